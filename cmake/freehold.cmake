@@ -1,0 +1,36 @@
+# Shared build helpers: warnings and sanitizers for project targets.
+
+function(fh_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(FH_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+endfunction()
+
+function(fh_add_subdirectory_if_exists dir)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/CMakeLists.txt)
+    add_subdirectory(${dir})
+  endif()
+endfunction()
+
+# A doctest executable; every TEST_CASE becomes one ctest test with the given labels.
+function(fh_add_test name)
+  cmake_parse_arguments(T "" "LABELS" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  fh_target_defaults(${name})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} doctest::doctest)
+  target_compile_definitions(${name} PRIVATE
+    FH_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FH_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+    FH_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  doctest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}"
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+endfunction()
+
+if(FH_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
