@@ -1,0 +1,95 @@
+#include "providers/local/kernel/matmul.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#define FH_KERNEL_CHECK(c) \
+  do { if (!(c)) { std::fprintf(stderr, "kernel check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); std::abort(); } } while (0)
+
+namespace fh::kernel {
+namespace {
+
+constexpr int max_jobs = 8;
+
+int act_slot(GgmlType act) { return act == GgmlType::q8_0 ? 0 : act == GgmlType::q8_k ? 1 : -1; }
+
+}  // namespace
+
+void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, int64_t T, Scratch& scratch) {
+  const Kernels& k = kernels();
+  const int64_t in = jobs[0].w->in;
+
+  // 1. Quantize the activations once per activation type needed, split over threads by token.
+  bool need[2] = {false, false};
+  size_t act_row[2] = {0, 0};
+  for (int j = 0; j < n_jobs; ++j) {
+    const int s = act_slot(type_traits(jobs[j].w->type)->vec_dot);
+    if (s >= 0) need[s] = true;
+  }
+  const GgmlType act_type[2] = {GgmlType::q8_0, GgmlType::q8_k};
+  for (int s = 0; s < 2; ++s) {
+    if (!need[s]) continue;
+    act_row[s] = row_bytes(*type_traits(act_type[s]), in);
+    if (scratch.act[s].size() < act_row[s] * size_t(T)) scratch.act[s].resize(act_row[s] * size_t(T));
+  }
+  auto quantize_rows = [&](int ti, int nt) {
+    for (int s = 0; s < 2; ++s)
+      if (need[s])
+        for (int64_t t = ti; t < T; t += nt)
+          k.quantize[int(act_type[s])](x + t * in, scratch.act[s].data() + size_t(t) * act_row[s], in);
+  };
+  if (T * in < (1 << 16)) quantize_rows(0, 1);
+  else pool.run(quantize_rows);
+
+  // 2. Cut every job's output rows into chunks; threads take chunks from a shared counter.
+  const int nt = pool.size();
+  const int64_t rows_per_chunk = T == 1 ? 16 : 64;
+  FH_KERNEL_CHECK(n_jobs >= 1 && n_jobs <= max_jobs);
+  int64_t first_chunk[max_jobs + 1] = {0};
+  for (int j = 0; j < n_jobs; ++j)
+    first_chunk[j + 1] = first_chunk[j] + (jobs[j].w->out + rows_per_chunk - 1) / rows_per_chunk;
+  const int64_t n_chunks = first_chunk[n_jobs];
+  std::atomic<int64_t> next{0};
+  constexpr int64_t token_block = 16;
+
+  auto work = [&](int, int) {
+    for (;;) {
+      const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= n_chunks) return;
+      const int j = int(std::upper_bound(first_chunk, first_chunk + n_jobs + 1, c) - first_chunk) - 1;
+      const Mat& w = *jobs[j].w;
+      float* y = jobs[j].y;
+      const int64_t r0 = (c - first_chunk[j]) * rows_per_chunk, r1 = std::min(w.out, r0 + rows_per_chunk);
+      const GgmlType at = type_traits(w.type)->vec_dot;
+      const int s = act_slot(at);
+      const DotFn dot = k.dot[int(w.type)];
+      const Dot4Fn dot4 = k.dot4[int(w.type)];
+      for (int64_t t0 = 0; t0 < T; t0 += token_block) {
+        const int64_t t1 = std::min(T, t0 + token_block);
+        int64_t r = r0;
+        for (; dot4 && r + 4 <= r1; r += 4) {
+          const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+          for (int64_t t = t0; t < t1; ++t) {
+            const void* a = s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
+                                   : static_cast<const void*>(x + t * in);
+            dot4(in, wr, w.row_bytes, a, y + t * w.out + r);
+          }
+        }
+        for (; r < r1; ++r) {
+          const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+          for (int64_t t = t0; t < t1; ++t) {
+            const void* a = s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
+                                   : static_cast<const void*>(x + t * in);
+            y[t * w.out + r] = dot(in, wr, a);
+          }
+        }
+      }
+    }
+  };
+  if (n_chunks == 1 || nt == 1) work(0, 1);
+  else pool.run(work);
+}
+
+}  // namespace fh::kernel

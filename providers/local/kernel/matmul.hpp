@@ -1,0 +1,44 @@
+// Matrix multiplication of a weight tensor by a batch of activation rows, spread over the
+// thread pool by output rows. Activations are quantized once per call to the type the weight's
+// dot product wants (Q8_0 / Q8_K), then every thread walks its chunks of weight rows across all
+// tokens, so each weight byte is read from memory once per call.
+//
+// Runs on the calling thread plus the pool's workers; no allocation once `Scratch` has grown.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "providers/local/kernel/quant.hpp"
+#include "providers/local/kernel/thread_pool.hpp"
+
+namespace fh::kernel {
+
+// A weight matrix W[out, in] (ggml ne = [in, out]): `out` rows of `in` elements each.
+struct Mat {
+  const uint8_t* data = nullptr;
+  GgmlType type = GgmlType::f32;
+  int64_t in = 0, out = 0;
+  size_t row_bytes = 0;
+};
+
+// One product of a batched call: y[t * w.out + o] = dot(W row o, x row t).
+struct MatJob {
+  const Mat* w;
+  float* y;
+};
+
+struct Scratch {
+  std::vector<uint8_t> act[2];  // quantized activations: [0] Q8_0, [1] Q8_K
+};
+
+// All jobs share the same input x[T, in]. Several jobs in one call share one fork-join.
+void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, int64_t T, Scratch& scratch);
+
+inline void matmul(ThreadPool& pool, const Mat& w, const float* x, int64_t T, float* y, Scratch& scratch) {
+  MatJob job{&w, y};
+  matmul(pool, &job, 1, x, T, scratch);
+}
+
+}  // namespace fh::kernel

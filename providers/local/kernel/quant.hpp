@@ -1,0 +1,86 @@
+// Tensor element types, quantization blocks, and the dot-product kernels over them.
+//
+// Every type has a scalar reference (quant_ref.cpp) for dequantize, quantize and dot; SIMD
+// versions (quant_avx2.cpp) are chosen once at run time from the CPU's features and tested
+// against the reference. Weights of type W are multiplied with activations quantized on the fly
+// to W's `vec_dot_type`: Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants, F32 for the float types.
+// Pure functions, no allocation, callable from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fh::kernel {
+
+// ggml type codes as stored in GGUF tensor infos.
+enum class GgmlType : uint32_t {
+  f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8, q4_k = 12, q5_k = 13, q6_k = 14, q8_k = 15, bf16 = 30,
+};
+
+constexpr int qk_k = 256;  // super-block size of the K-quants
+
+struct BlockQ4_0 { uint16_t d; uint8_t qs[16]; };
+struct BlockQ8_0 { uint16_t d; int8_t qs[32]; };
+struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; };
+struct BlockQ5_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; };
+struct BlockQ6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; };
+struct BlockQ8_K { float d; int8_t qs[256]; int16_t bsums[16]; };
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+
+struct TypeTraits {
+  const char* name;
+  int block;           // elements per block
+  int bytes;           // bytes per block
+  GgmlType vec_dot;    // activation type the dot product wants
+};
+
+// nullptr when the kernel does not support `t` (or `t` is not a known ggml type).
+const TypeTraits* type_traits(GgmlType t) noexcept;
+const char* type_name(uint32_t code) noexcept;  // "Q4_0", ..., or "unknown"
+// Bytes of a row of n elements (n must be a multiple of the block size).
+inline size_t row_bytes(const TypeTraits& tt, int64_t n) { return size_t(n / tt.block) * size_t(tt.bytes); }
+
+float fp16_to_f32(uint16_t h) noexcept;
+uint16_t f32_to_fp16(float f) noexcept;
+inline float bf16_to_f32(uint16_t h) noexcept {
+  uint32_t u = uint32_t(h) << 16; float f; __builtin_memcpy(&f, &u, 4); return f;
+}
+uint16_t f32_to_bf16(float f) noexcept;
+
+// Scalar references. n is a multiple of the type's block size.
+namespace ref {
+void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
+void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
+// dot(weight row of type t, activation row already in type_traits(t)->vec_dot)
+float vec_dot(GgmlType t, int64_t n, const void* w, const void* act);
+}  // namespace ref
+
+// The kernels in use, chosen at run time. Function pointers so the matmul loop pays one
+// indirect call per row, not a switch per block.
+using DotFn = float (*)(int64_t n, const void* w, const void* act);
+using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
+using DequantFn = void (*)(const void* src, float* dst, int64_t n);
+// Four weight rows (w, w + stride, ...) against one activation row: out[0..3].
+using Dot4Fn = void (*)(int64_t n, const void* w, size_t stride, const void* act, float* out);
+
+enum class Isa { scalar, avx2 };
+
+struct Kernels {
+  Isa isa = Isa::scalar;
+  DotFn dot[32] = {};            // indexed by GgmlType code
+  Dot4Fn dot4[32] = {};          // optional multi-row kernels (nullptr: use dot)
+  QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
+  DequantFn dequantize[32] = {};
+};
+
+const Kernels& kernels() noexcept;
+Isa best_isa() noexcept;
+// Tests: switch every later kernels() call to `isa` (must be supported; returns false if not).
+bool force_isa(Isa isa) noexcept;
+const char* isa_name(Isa isa) noexcept;
+
+// Filled by quant_avx2.cpp (compiled with -mavx2 -mfma -mf16c); false if not compiled in.
+bool fill_avx2_kernels(Kernels& k) noexcept;
+
+}  // namespace fh::kernel

@@ -1,0 +1,285 @@
+// AVX2 + FMA + F16C kernels. This translation unit alone is compiled with -mavx2 -mfma -mf16c;
+// nothing here runs unless quant_dispatch.cpp found those features at run time.
+//
+// Integer dots use the unsigned x signed `maddubs` instruction: the weight side is made
+// non-negative (4/5/6-bit quants are 0..N already; Q4_0/Q8_0 use |w| and move the sign onto the
+// activation), pairs are summed to int16, then `madd` with the block scale (or 1) gives int32.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "providers/local/kernel/quant.hpp"
+
+namespace fh::kernel {
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// 32 nibbles of a Q4_0 block: bytes 0..15 = low nibbles (elements 0..15), 16..31 = high.
+inline __m256i nibbles32(const uint8_t* p) {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+  return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+// Signed int8 x int8 dot of 32 pairs, as 8 int32 partial sums.
+inline __m256i dot_i8(__m256i x, __m256i y) {
+  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+float dot_f32(int64_t n, const void* w, const void* a) {
+  const float* x = static_cast<const float*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+  }
+  float s = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+float dot_f16(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 x0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256 x1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8)));
+    s0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(y + i + 8), s1);
+  }
+  float s = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) s += h2f(x[i]) * y[i];
+  return s;
+}
+
+float dot_bf16(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    s0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(u, 16)), _mm256_loadu_ps(y + i), s0);
+  }
+  float s = hsum(s0);
+  for (; i < n; ++i) s += bf16_to_f32(x[i]) * y[i];
+  return s;
+}
+
+float dot_q4_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i off = _mm256_set1_epi8(8);
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
+    const __m256i qx = _mm256_sub_epi8(nibbles32(x[i].qs), off);
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q8_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
+  }
+  return hsum(acc);
+}
+
+// Unpacks the 12 scale bytes of Q4_K/Q5_K into 8 scales and 8 mins.
+inline void unpack_scales(const uint8_t* s, int16_t sc[8], int16_t m[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = int16_t(s[j] & 63);
+    m[j] = int16_t(s[j + 4] & 63);
+    sc[j + 4] = int16_t((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+    m[j + 4] = int16_t((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+  }
+}
+
+// Shared Q4_K / Q5_K body; Q5 adds a fifth bit from qh.
+template <bool kQ5>
+float dot_k45(int64_t n, const void* w, const void* a) {
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const uint8_t *scales, *qs, *qh = nullptr;
+    uint16_t dh, dminh;
+    if constexpr (kQ5) {
+      const auto& b = static_cast<const BlockQ5_K*>(w)[i];
+      scales = b.scales, qs = b.qs, qh = b.qh, dh = b.d, dminh = b.dmin;
+    } else {
+      const auto& b = static_cast<const BlockQ4_K*>(w)[i];
+      scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
+    }
+    int16_t sc[8], m[8];
+    unpack_scales(scales, sc, m);
+    int summ = 0;
+    for (int j = 0; j < 8; ++j) summ += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    __m256i hbits = _mm256_setzero_si256();
+    if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+      __m256i lo = _mm256_and_si256(q, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if constexpr (kQ5) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
+      }
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c]));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * c + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    }
+    const float dy = y[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * h2f(dh)), _mm256_cvtepi32_ps(sumi), acc);
+    acc_m += dy * h2f(dminh) * float(summ);
+  }
+  return hsum(acc) - acc_m;
+}
+
+float dot_q6_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[i].ql + 64 * h;
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+      for (int k = 0; k < 4; ++k) {
+        const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
+        const __m256i q = _mm256_or_si256(low[k], high);
+        const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * k));
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(k32, yv));
+        const int8_t* s = x[i].scales + 8 * h + 2 * k;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
+// Activations to Q8_0: per 32 values d = amax/127, q = round-to-nearest-even(x/d).
+void quantize_q8_0(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float max = _mm_cvtss_f32(m);
+    const float d = max / 127.f;
+    b[i].d = _cvtss_sh(d, 0);
+    const __m256 id = _mm256_set1_ps(max != 0 ? 127.f / max : 0.f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k)
+      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // Pack 32 int32 -> 32 int8; packs interleave 128-bit lanes, the permute restores order.
+    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
+    const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+    const __m256i fixed = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), fixed);
+  }
+}
+
+// Four Q4_0 rows against one Q8_0 activation row: the activation block is loaded once.
+void dot4_q4_0(int64_t n, const void* w, size_t stride, const void* a, float* out) {
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const char* base = static_cast<const char*>(w);
+  const BlockQ4_0* x[4];
+  for (int r = 0; r < 4; ++r) x[r] = reinterpret_cast<const BlockQ4_0*>(base + r * stride);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const __m256i off = _mm256_set1_epi8(8);
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const float dy = h2f(y[i].d);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i qx = _mm256_sub_epi8(nibbles32(x[r][i].qs), off);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[r][i].d) * dy), _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
+}
+
+void dot4_q8_0(int64_t n, const void* w, size_t stride, const void* a, float* out) {
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const char* base = static_cast<const char*>(w);
+  const BlockQ8_0* x[4];
+  for (int r = 0; r < 4; ++r) x[r] = reinterpret_cast<const BlockQ8_0*>(base + r * stride);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const float dy = h2f(y[i].d);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r][i].qs));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[r][i].d) * dy), _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
+}
+
+}  // namespace
+
+bool fill_avx2_kernels(Kernels& k) noexcept {
+  k.isa = Isa::avx2;
+  k.dot[int(GgmlType::f32)] = dot_f32;
+  k.dot[int(GgmlType::f16)] = dot_f16;
+  k.dot[int(GgmlType::bf16)] = dot_bf16;
+  k.dot[int(GgmlType::q4_0)] = dot_q4_0;
+  k.dot[int(GgmlType::q8_0)] = dot_q8_0;
+  k.dot[int(GgmlType::q4_k)] = dot_k45<false>;
+  k.dot[int(GgmlType::q5_k)] = dot_k45<true>;
+  k.dot[int(GgmlType::q6_k)] = dot_q6_k;
+  k.dot4[int(GgmlType::q4_0)] = dot4_q4_0;
+  k.dot4[int(GgmlType::q8_0)] = dot4_q8_0;
+  k.quantize[int(GgmlType::q8_0)] = quantize_q8_0;
+  return true;
+}
+
+}  // namespace fh::kernel

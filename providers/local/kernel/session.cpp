@@ -1,0 +1,192 @@
+// The forward pass of llama / qwen2, top to bottom. Shapes are [tokens, features] row-major;
+// T = tokens in this batch, E = n_embd, H = n_head, Hkv = n_head_kv, hd = head_dim,
+// Q = H*hd, KV = Hkv*hd, F = n_ff, V = n_vocab, p0 = n_past (position of the first token).
+#include "providers/local/kernel/session.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace fh::kernel {
+namespace {
+
+// y[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   for one row of n values
+void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+  const float scale = float(1.0 / std::sqrt(ss / n + eps));
+  for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+// Rotates one head vector of hd values in place with precomputed cos/sin [hd/2].
+void rope(float* v, int hd, const float* cs, const float* sn, RopeKind kind) {
+  const int half = hd / 2;
+  for (int i = 0; i < half; ++i) {
+    const int a = kind == RopeKind::normal ? 2 * i : i;
+    const int b = kind == RopeKind::normal ? 2 * i + 1 : i + half;
+    const float x0 = v[a], x1 = v[b];
+    v[a] = x0 * cs[i] - x1 * sn[i];
+    v[b] = x0 * sn[i] + x1 * cs[i];
+  }
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
+    : model_(std::move(model)), pool_(opt.n_threads) {
+  const HParams& hp = model_->hparams();
+  n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : std::min(hp.n_ctx_train, 4096);
+  n_batch_ = std::max(1, std::min(opt.n_batch, n_ctx_));
+  const size_t KV = size_t(hp.n_head_kv) * size_t(hp.head_dim), B = size_t(n_batch_);
+  k_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0.f);
+  v_cache_.assign(k_cache_.size(), 0.f);
+  const size_t E = size_t(hp.n_embd), Q = size_t(hp.n_head) * size_t(hp.head_dim), F = size_t(hp.n_ff);
+  x_.resize(B * E), xn_.resize(B * E), q_.resize(B * Q), k_.resize(B * KV), v_.resize(B * KV);
+  att_.resize(B * std::max(Q, E)), gate_.resize(B * F), up_.resize(B * F);
+  logits_.resize(size_t(hp.n_vocab));
+  rope_cos_.resize(B * size_t(hp.head_dim / 2)), rope_sin_.resize(rope_cos_.size());
+  scores_.resize(size_t(pool_.size()) * size_t(n_ctx_));
+  // theta_i = pos * base^(-2i/hd) * freq_scale / factor_i
+  const auto& factors = model_->rope_freq_factors();
+  for (int i = 0; i < hp.head_dim / 2; ++i) {
+    double f = std::pow(double(hp.rope_base), -2.0 * i / hp.head_dim) * hp.rope_freq_scale;
+    if (!factors.empty()) f /= factors[size_t(i)];
+    inv_freq_.push_back(float(f));
+  }
+}
+
+Expected<std::span<const float>> Session::eval(std::span<const int32_t> tokens) {
+  const int V = model_->hparams().n_vocab;
+  if (tokens.empty()) return make_error(ErrorKind::invalid_argument, "eval: no tokens");
+  for (int32_t t : tokens)
+    if (t < 0 || t >= V)
+      return make_error(ErrorKind::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
+  if (tokens.size() > size_t(n_ctx_ - n_past_))
+    return make_error(ErrorKind::out_of_context, "context full: " + std::to_string(n_past_) + " + " +
+                                                     std::to_string(tokens.size()) + " tokens > n_ctx " + std::to_string(n_ctx_));
+  const int start = n_past_;
+  for (size_t i = 0; i < tokens.size(); i += size_t(n_batch_)) {
+    const int T = int(std::min(tokens.size() - i, size_t(n_batch_)));
+    if (!forward(tokens.data() + i, T)) {
+      n_past_ = start;
+      return make_error(ErrorKind::aborted, "evaluation aborted");
+    }
+    n_past_ += T;
+  }
+  return std::span<const float>(logits_.data(), size_t(V));
+}
+
+bool Session::forward(const int32_t* tokens, int T) {
+  const Model& m = *model_;
+  const HParams& hp = m.hparams();
+  const int E = hp.n_embd, H = hp.n_head, Hkv = hp.n_head_kv, hd = hp.head_dim, F = hp.n_ff;
+  const int Q = H * hd, KV = Hkv * hd, p0 = n_past_, group = H / Hkv;
+  const float att_scale = 1.0f / std::sqrt(float(hd));
+  const Kernels& kern = kernels();
+
+  // x[T, E] = token_embd rows (dequantized)
+  for (int t = 0; t < T; ++t) {
+    const Mat& e = m.token_embd();
+    kern.dequantize[int(e.type)](e.data + size_t(tokens[t]) * e.row_bytes, &x_[size_t(t) * E], E);
+  }
+  // cos/sin[T, hd/2] for positions p0 .. p0+T-1
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < hd / 2; ++i) {
+      const float theta = float(p0 + t) * inv_freq_[size_t(i)];
+      rope_cos_[size_t(t) * (hd / 2) + i] = std::cos(theta);
+      rope_sin_[size_t(t) * (hd / 2) + i] = std::sin(theta);
+    }
+  // Runs fn(t) for every token, split over the pool when the batch is large.
+  auto per_token = [&](auto&& fn) {
+    if (T < 4) {
+      for (int t = 0; t < T; ++t) fn(t);
+    } else {
+      pool_.run([&](int i, int n) { for (int t = i; t < T; t += n) fn(t); });
+    }
+  };
+
+  for (int l = 0; l < hp.n_layer; ++l) {
+    if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
+    const LayerWeights& w = m.layers()[size_t(l)];
+    float* kc = &k_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV]
+    float* vc = &v_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV]
+
+    // xn[T, E] = RMSNorm(x) * attn_norm
+    per_token([&](int t) { rms_norm(&x_[size_t(t) * E], w.attn_norm.data(), &xn_[size_t(t) * E], E, hp.rms_eps); });
+
+    // q[T, Q] = xn·Wqᵀ (+bq); k[T, KV] = xn·Wkᵀ (+bk); v[T, KV] = xn·Wvᵀ (+bv)
+    const MatJob qkv[3] = {{&w.wq, q_.data()}, {&w.wk, k_.data()}, {&w.wv, v_.data()}};
+    matmul(pool_, qkv, 3, xn_.data(), T, scratch_);
+    for (int t = 0; t < T; ++t) {
+      for (int i = 0; i < Q && !w.bq.empty(); ++i) q_[size_t(t) * Q + i] += w.bq[size_t(i)];
+      for (int i = 0; i < KV && !w.bk.empty(); ++i) k_[size_t(t) * KV + i] += w.bk[size_t(i)];
+      for (int i = 0; i < KV && !w.bv.empty(); ++i) v_[size_t(t) * KV + i] += w.bv[size_t(i)];
+    }
+
+    // RoPE on every q head [hd] and k head [hd] at position p0+t; k, v go into the cache.
+    for (int t = 0; t < T; ++t) {
+      const float* cs = &rope_cos_[size_t(t) * (hd / 2)];
+      const float* sn = &rope_sin_[size_t(t) * (hd / 2)];
+      for (int h = 0; h < H; ++h) rope(&q_[size_t(t) * Q + size_t(h) * hd], hd, cs, sn, hp.rope);
+      for (int h = 0; h < Hkv; ++h) rope(&k_[size_t(t) * KV + size_t(h) * hd], hd, cs, sn, hp.rope);
+      std::memcpy(&kc[size_t(p0 + t) * KV], &k_[size_t(t) * KV], sizeof(float) * size_t(KV));
+      std::memcpy(&vc[size_t(p0 + t) * KV], &v_[size_t(t) * KV], sizeof(float) * size_t(KV));
+    }
+
+    // att[T, Q]: for each token t and head h (kv head h/group), causal softmax attention over
+    // positions 0 .. p0+t: softmax(q·kᵀ / sqrt(hd)) · v
+    pool_.run([&](int ti, int nt) {
+      float* sc = &scores_[size_t(ti) * size_t(n_ctx_)];
+      for (int item = ti; item < T * H; item += nt) {
+        const int t = item / H, h = item % H, kvh = h / group, n_pos = p0 + t + 1;
+        const float* qh = &q_[size_t(t) * Q + size_t(h) * hd];
+        float mx = -INFINITY;
+        for (int p = 0; p < n_pos; ++p) {
+          const float* kh = &kc[size_t(p) * KV + size_t(kvh) * hd];
+          float s = 0;
+          for (int i = 0; i < hd; ++i) s += qh[i] * kh[i];
+          sc[p] = s * att_scale;
+          mx = std::max(mx, sc[p]);
+        }
+        double sum = 0;
+        for (int p = 0; p < n_pos; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
+        const float inv = float(1.0 / sum);
+        float* out = &att_[size_t(t) * Q + size_t(h) * hd];
+        std::fill(out, out + hd, 0.f);
+        for (int p = 0; p < n_pos; ++p) {
+          const float a = sc[p] * inv;
+          const float* vh = &vc[size_t(p) * KV + size_t(kvh) * hd];
+          for (int i = 0; i < hd; ++i) out[i] += a * vh[i];
+        }
+      }
+    });
+
+    // x[T, E] += att·Woᵀ
+    matmul(pool_, w.wo, att_.data(), T, xn_.data(), scratch_);
+    for (size_t i = 0; i < size_t(T) * E; ++i) x_[i] += xn_[i];
+
+    // xn[T, E] = RMSNorm(x) * ffn_norm
+    per_token([&](int t) { rms_norm(&x_[size_t(t) * E], w.ffn_norm.data(), &xn_[size_t(t) * E], E, hp.rms_eps); });
+
+    // gate[T, F] = xn·Wgateᵀ, up[T, F] = xn·Wupᵀ; gate = silu(gate) * up
+    const MatJob gu[2] = {{&w.w_gate, gate_.data()}, {&w.w_up, up_.data()}};
+    matmul(pool_, gu, 2, xn_.data(), T, scratch_);
+    per_token([&](int t) {
+      float* g = &gate_[size_t(t) * F];
+      const float* u = &up_[size_t(t) * F];
+      for (int i = 0; i < F; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    });
+
+    // x[T, E] += gate·Wdownᵀ
+    matmul(pool_, w.w_down, gate_.data(), T, xn_.data(), scratch_);
+    for (size_t i = 0; i < size_t(T) * E; ++i) x_[i] += xn_[i];
+  }
+  if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
+
+  // logits[V] = RMSNorm(x[T-1]) * output_norm · Woutputᵀ   (last token only)
+  rms_norm(&x_[size_t(T - 1) * E], m.output_norm().data(), xn_.data(), E, hp.rms_eps);
+  matmul(pool_, m.output(), xn_.data(), 1, logits_.data(), scratch_);
+  return true;
+}
+
+}  // namespace fh::kernel
