@@ -1,0 +1,110 @@
+// The host side of tool.*: calls into the ToolHost (built-in tools, MCP, ...) as an effect.
+// The plan-facing tool.call / tool.define and agent.run are Lua (scripts/lib/prelude.lua); they
+// receive these primitives as arguments and never see the host objects.
+#include "runtime/api/tool.hpp"
+#include "runtime/lua/convert.hpp"
+#include "runtime/lua/vm.hpp"
+
+namespace asio = boost::asio;
+
+namespace fh::lua {
+
+namespace {
+// host_call(name, args) -> result | nil, err
+int l_host_call(lua_State* L) {
+  size_t n = 0;
+  const char* name = luaL_checklstring(L, 1, &n);
+  json args = json::object();
+  if (!lua_isnoneornil(L, 2)) {
+    auto j = to_json(L, 2);
+    if (!j) return luaL_error(L, "tool.call: arguments: %s", j.error().message.c_str());
+    args = std::move(j.value());
+    if (args.is_array() && args.empty()) args = json::object();
+  }
+  Engine& e = Engine::of(L);
+  auto* host = e.services().tools;
+  std::string tool(name, n);
+  if (!host) {
+    lua_pushnil(L);
+    push_error(L, make_error(Errc::not_found, "unknown tool '" + tool + "' (no tools are configured)"));
+    return 2;
+  }
+  if (!host->spec(tool)) {
+    lua_pushnil(L);
+    push_error(L, make_error(Errc::not_found, "unknown tool '" + tool + "'"));
+    return 2;
+  }
+  std::string call_id;
+  if (lua_type(L, 3) == LUA_TSTRING) call_id = lua_tostring(L, 3);
+  return e.yield(L, [&e, host, tool, args = std::move(args), call_id]() mutable -> asio::awaitable<Pusher> {
+    e.count_tool_call();
+    e.emit_event({{"type", "tool_call"}, {"tool", tool}, {"arguments", args}, {"call_id", call_id}});
+    api::ToolCallContext ctx{e.services().run_id, e.services().workspace, call_id};
+    auto r = co_await host->call(tool, std::move(args), std::move(ctx));
+    if (!r) {
+      Error err = std::move(r.error());
+      e.emit_event({{"type", "tool_result"}, {"tool", tool}, {"call_id", call_id}, {"error", err.to_json()}});
+      co_return [err](lua_State* L) { lua_pushnil(L); push_error(L, err); return 2; };
+    }
+    json out = std::move(r.value());
+    e.emit_event({{"type", "tool_result"}, {"tool", tool}, {"call_id", call_id}, {"result", out}});
+    co_return [out = std::move(out)](lua_State* L) { push_json(L, out); return 1; };
+  });
+}
+
+// make_error(code, message) -> an error table with the shared metatable (for Lua-side errors)
+int l_make_error(lua_State* L) {
+  std::string code = luaL_checkstring(L, 1);
+  std::string msg = luaL_optstring(L, 2, "");
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, code.c_str());
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, msg.c_str());
+  lua_setfield(L, -2, "message");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "retryable");
+  lua_getfield(L, LUA_REGISTRYINDEX, "fh.err_mt");
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+// log_event(table) -> reports a tool event from Lua-defined tools
+int l_tool_event(lua_State* L) {
+  auto j = to_json(L, 1);
+  if (j) Engine::of(L).emit_event(std::move(j.value()));
+  return 0;
+}
+}  // namespace
+
+void open_tool(lua_State* L) {
+  // registry["fh.tools"]: name -> {spec=..., handler=...} for plan-defined tools
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "fh.tools");
+}
+
+// Pushes the host table the prelude receives.
+void push_prelude_host(lua_State* L) {
+  lua_createtable(L, 0, 4);
+  lua_pushcfunction(L, thunk<l_host_call>);
+  lua_setfield(L, -2, "call");
+  lua_pushcfunction(L, thunk<l_make_error>);
+  lua_setfield(L, -2, "error");
+  lua_pushcfunction(L, thunk<l_tool_event>);
+  lua_setfield(L, -2, "event");
+  lua_getfield(L, LUA_REGISTRYINDEX, "fh.tools");
+  lua_setfield(L, -2, "tools");
+}
+
+}  // namespace fh::lua
+
+namespace fh::lua {
+extern const std::string_view kPreludeSource;
+
+void open_prelude(lua_State* L) {
+  if (luaL_loadbufferx(L, kPreludeSource.data(), kPreludeSource.size(), "=prelude", "t") != LUA_OK) lua_error(L);
+  push_prelude_host(L);
+  lua_call(L, 1, 2);
+  lua_setglobal(L, "agent");
+  lua_setglobal(L, "tool");
+}
+}  // namespace fh::lua
