@@ -1,0 +1,44 @@
+// fh::tools — the composition of the built-in tools into one ToolHost.
+//   auto host = fh::tools::make_builtin_host(fh::tools::Options{.workspace = dir});
+//   if (!host) { /* refused: e.g. the sandbox level this host cannot provide */ }
+//   (*host)->add(my_tool_def);   // more tools (tool.define, MCP, ...) on the same registry
+//   std::shared_ptr<fh::api::ToolHost> h = *host;
+// Depends on: tools/registry, tools/{fs,shell,time}, sandbox. No Asio beyond `awaitable`.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sandbox/permissions.hpp"
+#include "sandbox/proc_sandbox.hpp"
+#include "sandbox/redactor.hpp"
+#include "tools/fs/fs_tools.hpp"
+#include "tools/registry/registry.hpp"
+
+namespace fh::tools {
+
+struct Options {
+  std::string workspace;                  // default workspace (a call's ctx.workspace wins)
+  bool enable_shell = true;               // shell.exec needs the process sandbox
+  sandbox::SandboxOptions sandbox;        // level, dedicated host uid/gid
+  sandbox::Limits shell_limits;           // per shell.exec run (wall comes from timeout_s)
+  double shell_default_timeout_s = 60;
+  double shell_max_timeout_s = 600;
+  fs::FsOptions fs;
+  // From the user's config only (PermissionEngine::from_file / from_json); unset = defaults
+  // (fs.read, fs.list, time.now allowed; everything else asks).
+  std::optional<sandbox::PermissionEngine> permissions;
+  Approver approver;                      // resolves `ask`; unset = ask is refused
+  std::shared_ptr<const sandbox::Redactor> redactor;
+};
+
+// Builds a registry holding fs.read, fs.write, fs.list, fs.edit, time.now and (when enabled and
+// the sandbox is available at the requested level) shell.exec. A sandbox the host cannot
+// provide is an Error (permission_denied), never a silently weaker shell.
+Result<std::shared_ptr<Registry>> make_builtin_host(Options o);
+
+// The sandbox's startup self-test (which layers this host offers and which were verified).
+json sandbox_self_test(const sandbox::SandboxOptions& opts);
+
+}  // namespace fh::tools

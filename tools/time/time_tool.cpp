@@ -1,0 +1,25 @@
+#include "tools/time/time_tool.hpp"
+
+#include <ctime>
+
+namespace fh::tools::time {
+
+json now_json(std::chrono::system_clock::time_point t) {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return json{{"iso", buf}, {"unix", secs}};
+}
+
+ToolDef tool_def(std::function<std::chrono::system_clock::time_point()> now) {
+  if (!now) now = [] { return std::chrono::system_clock::now(); };
+  return ToolDef{api::ToolSpec{"time.now", "The current UTC time: ISO 8601 and Unix seconds.",
+                               json{{"type", "object"}, {"properties", json::object()}, {"additionalProperties", false}}},
+                 make_sync_handler([now](const json&, const api::ToolCallContext&) -> Result<json> { return now_json(now()); }),
+                 std::chrono::seconds(5)};
+}
+
+}  // namespace fh::tools::time
