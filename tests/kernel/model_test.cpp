@@ -8,6 +8,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "providers/local/kernel/gguf_writer.hpp"
 #include "providers/local/kernel/kernel.hpp"
 
 using namespace fh::kernel;
@@ -80,4 +81,173 @@ TEST_CASE("stories260K: greedy decoding reproduces the expected ids and text") {
     }
   }
   force_isa(best_isa());
+}
+
+namespace {
+
+struct TempModel {
+  std::string path;
+  std::shared_ptr<const Model> model;
+  TempModel(const ModelSpec& spec, const std::string& tag) : path(temp_path(tag)) {
+    auto w = write_random_model(path, spec);
+    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message));
+    auto m = Model::load(path);
+    REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message));
+    model = *m;
+  }
+  ~TempModel() { ::unlink(path.c_str()); }
+};
+
+std::vector<float> last_logits(const std::shared_ptr<const Model>& m, const std::vector<int32_t>& toks, int threads,
+                               bool one_by_one) {
+  SessionOptions so;
+  so.n_threads = threads;
+  so.n_batch = 8;  // several batches for longer prompts
+  Session s(m, so);
+  std::span<const float> l;
+  if (one_by_one) {
+    for (int32_t t : toks) {
+      auto r = s.eval(std::span<const int32_t>(&t, 1));
+      REQUIRE(r.ok());
+      l = *r;
+    }
+  } else {
+    auto r = s.eval(toks);
+    REQUIRE(r.ok());
+    l = *r;
+  }
+  return {l.begin(), l.end()};
+}
+
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double mx = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) mx = std::max(mx, double(std::fabs(a[i] - b[i]))), scale = std::max(scale, double(std::fabs(a[i])));
+  return mx / std::max(scale, 1e-6);
+}
+
+const std::vector<int32_t> prompt13 = {1, 300, 17, 301, 255, 4, 310, 99, 1, 2, 3, 260, 319};
+
+}  // namespace
+
+TEST_CASE("random llama and qwen2 models of every type load, run, and SIMD matches the reference") {
+  for (const char* arch : {"llama", "qwen2"}) {
+    for (const char* mix : {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"}) {
+      CAPTURE(arch);
+      CAPTURE(mix);
+      ModelSpec spec;
+      spec.arch = arch;
+      spec.n_embd = 256, spec.n_ff = 512, spec.n_head = 8, spec.n_head_kv = 2, spec.n_layer = 2;
+      spec.tied = std::string(arch) == "qwen2";
+      REQUIRE(apply_mix(spec, mix));
+      TempModel tm(spec, std::string(arch) + mix);
+      const HParams& hp = tm.model->hparams();
+      CHECK(hp.arch == arch);
+      CHECK(hp.tied_embeddings == spec.tied);
+      CHECK(hp.rope == (spec.arch == "qwen2" ? RopeKind::neox : RopeKind::normal));
+      CHECK(tm.model->layers()[0].bq.empty() == (spec.arch == "llama"));
+
+      REQUIRE(force_isa(Isa::scalar));
+      const auto ref = last_logits(tm.model, prompt13, 1, false);
+      force_isa(best_isa());
+      const auto simd = last_logits(tm.model, prompt13, 2, false);
+      for (float x : simd) REQUIRE(std::isfinite(x));
+      // Float types agree to rounding; quantized activations may round differently.
+      const bool quant = std::string(mix).rfind("Q", 0) == 0;
+      CHECK(max_rel_diff(ref, simd) < (quant ? 0.03 : 1e-4));
+    }
+  }
+}
+
+TEST_CASE("batched prompt processing equals token-by-token decoding") {
+  for (const char* mix : {"F32", "Q8_0", "Q4_K_M"}) {
+    CAPTURE(mix);
+    ModelSpec spec;
+    spec.n_embd = 256, spec.n_ff = 256, spec.n_head = 4, spec.n_head_kv = 4;
+    REQUIRE(apply_mix(spec, mix));
+    TempModel tm(spec, std::string("batch") + mix);
+    const auto batched = last_logits(tm.model, prompt13, 2, false);
+    const auto single = last_logits(tm.model, prompt13, 2, true);
+    CHECK(max_rel_diff(batched, single) < 1e-4);
+  }
+}
+
+TEST_CASE("truncate reuses a prefix; context limits, bad ids and abort give errors") {
+  ModelSpec spec;
+  spec.n_ctx = 32;
+  TempModel tm(spec, "session");
+  Session s(tm.model);
+  CHECK(s.n_ctx() == 32);
+  const std::vector<int32_t> a = {1, 5, 6, 7}, b = {1, 5, 9, 9, 4};
+  auto la = s.eval(a);
+  REQUIRE(la.ok());
+  const std::vector<float> logits_a(la->begin(), la->end());
+  REQUIRE(s.eval(std::vector<int32_t>{8, 8}).ok());
+  s.truncate(2);  // keep {1, 5}
+  auto lb = s.eval(std::vector<int32_t>{9, 9, 4});
+  REQUIRE(lb.ok());
+  const std::vector<float> reused(lb->begin(), lb->end());
+  Session fresh(tm.model);
+  auto lf = fresh.eval(b);
+  REQUIRE(lf.ok());
+  CHECK(max_rel_diff(reused, std::vector<float>(lf->begin(), lf->end())) < 1e-5);
+
+  auto bad = s.eval(std::vector<int32_t>{1, 100000});
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().message.find("outside the vocabulary") != std::string::npos);
+  CHECK(s.n_past() == 5);
+  auto full = s.eval(std::vector<int32_t>(40, 3));
+  REQUIRE(!full.ok());
+  CHECK(full.error().kind == ErrorKind::out_of_context);
+
+  std::atomic<bool> abort{true};
+  s.set_abort(&abort);
+  auto ab = s.eval(std::vector<int32_t>{3});
+  REQUIRE(!ab.ok());
+  CHECK(ab.error().kind == ErrorKind::aborted);
+  CHECK(s.n_past() == 5);
+  abort = false;
+  CHECK(s.eval(std::vector<int32_t>{3}).ok());
+  CHECK(s.n_past() == 6);
+}
+
+TEST_CASE("generate stops on the callback and on abort, and counts its work") {
+  ModelSpec spec;
+  TempModel tm(spec, "gen");
+  Session s(tm.model);
+  Sampler sampler(SamplerParams{});
+  GenerateOptions go;
+  go.n_predict = 10;
+  go.stop_at_eos = false;
+  int seen = 0;
+  go.on_token = [&](int32_t) { return ++seen < 3; };
+  auto r = generate(s, sampler, prompt13, go);
+  REQUIRE(r.ok());
+  CHECK(r->tokens.size() == 3);
+  CHECK(r->stop_reason == "callback");
+  CHECK(r->prompt_tokens == 13);
+  s.reset();
+  std::atomic<bool> abort{true};
+  go.on_token = nullptr;
+  go.abort = &abort;
+  auto a = generate(s, sampler, prompt13, go);
+  REQUIRE(a.ok());
+  CHECK(a->stop_reason == "abort");
+  CHECK(a->tokens.empty());
+}
+
+TEST_CASE("Vocab::piece decodes SentencePiece pieces, byte tokens and GPT-2 byte-level pieces") {
+  Vocab v;
+  v.model = "llama";
+  v.tokens = {"<unk>", "<s>", "<0x0A>", "\xE2\x96\x81hello", "ab"};
+  v.types = {2, 3, 6, 1, 1};
+  CHECK(v.piece(1) == "");
+  CHECK(v.piece(2) == "\n");
+  CHECK(v.piece(3) == " hello");
+  CHECK(v.piece(4) == "ab");
+  CHECK(v.piece(99) == "");
+  Vocab g;
+  g.model = "gpt2";
+  g.tokens = {"\xC4\xA0world", "\xC4\x8A"};  // "Ġworld", "Ċ"
+  CHECK(g.piece(0) == " world");
+  CHECK(g.piece(1) == "\n");
 }

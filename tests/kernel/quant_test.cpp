@@ -1,0 +1,175 @@
+// Every type's kernels against the scalar reference: quantize/dequantize round trips within the
+// type's error bound, SIMD dot == reference dot on random data of odd sizes, multi-row kernels
+// == single-row ones, SIMD activation quantization within one step of the reference.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "providers/local/kernel/quant.hpp"
+
+using namespace fh::kernel;
+
+namespace {
+
+const GgmlType all_types[] = {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0,
+                              GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k};
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<uint8_t> quantize(GgmlType t, const std::vector<float>& x) {
+  std::vector<uint8_t> q(row_bytes(*type_traits(t), int64_t(x.size())));
+  ref::quantize_row(t, x.data(), q.data(), int64_t(x.size()));
+  return q;
+}
+
+// RMS error bound relative to the data's RMS, per type (loose: random data, simple quantizers).
+double rms_bound(GgmlType t) {
+  switch (t) {
+    case GgmlType::f32: return 1e-7;
+    case GgmlType::f16: return 1e-3;
+    case GgmlType::bf16: return 8e-3;
+    case GgmlType::q8_0: return 0.01;
+    case GgmlType::q6_k: return 0.04;
+    case GgmlType::q5_k: return 0.08;
+    default: return 0.16;  // 4-bit
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fp16 and bf16 conversion") {
+  for (float f : {0.f, -0.f, 1.f, -2.5f, 65504.f, 6.1035156e-05f, 5.9604645e-08f, 0.333333f, 1e-9f})
+    CHECK(std::fabs(fp16_to_f32(f32_to_fp16(f)) - f) <= std::fabs(f) * 1e-3f + 6e-8f);
+  CHECK(std::isinf(fp16_to_f32(f32_to_fp16(1e6f))));
+  CHECK(std::isnan(fp16_to_f32(f32_to_fp16(NAN))));
+  // Every half value survives half -> float -> half.
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF)) continue;  // nan payloads
+    REQUIRE(f32_to_fp16(fp16_to_f32(uint16_t(h))) == h);
+  }
+  CHECK(bf16_to_f32(f32_to_bf16(1.5f)) == 1.5f);
+  CHECK(std::fabs(bf16_to_f32(f32_to_bf16(3.14159f)) - 3.14159f) < 0.02f);
+}
+
+TEST_CASE("quantize / dequantize round trip stays within each type's error bound") {
+  for (GgmlType t : all_types) {
+    CAPTURE(type_traits(t)->name);
+    const int64_t n = 256 * 5;
+    const auto x = random_floats(size_t(n), 11);
+    const auto q = quantize(t, x);
+    std::vector<float> y(static_cast<size_t>(n));
+    ref::dequantize_row(t, q.data(), y.data(), n);
+    double err = 0, ref_sq = 0;
+    for (int64_t i = 0; i < n; ++i) err += (x[size_t(i)] - y[size_t(i)]) * (x[size_t(i)] - y[size_t(i)]), ref_sq += x[size_t(i)] * x[size_t(i)];
+    CHECK(std::sqrt(err / ref_sq) < rms_bound(t));
+  }
+}
+
+TEST_CASE("reference dot equals the float dot of dequantized rows (integer paths are exact)") {
+  for (GgmlType t : all_types) {
+    CAPTURE(type_traits(t)->name);
+    const int64_t n = 256 * 3;
+    const auto w = quantize(t, random_floats(size_t(n), 3));
+    const GgmlType at = type_traits(t)->vec_dot;
+    const auto a = quantize(at, random_floats(size_t(n), 4));
+    std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+    ref::dequantize_row(t, w.data(), wf.data(), n);
+    ref::dequantize_row(at, a.data(), af.data(), n);
+    double expect = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) expect += double(wf[size_t(i)]) * af[size_t(i)], mag += std::fabs(wf[size_t(i)] * af[size_t(i)]);
+    CHECK(std::fabs(ref::vec_dot(t, n, w.data(), a.data()) - expect) <= 1e-4 * mag + 1e-6);
+  }
+}
+
+TEST_CASE("SIMD dot products match the scalar reference on random data and odd sizes") {
+  const Kernels& simd = kernels();
+  if (simd.isa == Isa::scalar) {
+    MESSAGE("no SIMD kernels on this CPU; nothing to compare");
+    return;
+  }
+  for (GgmlType t : all_types) {
+    const int block = type_traits(t)->block == 1 ? 1 : type_traits(t)->block;
+    for (int blocks : {1, 3, 7, 13}) {
+      // Float types also get sizes that are not multiples of the vector width.
+      const int64_t n = block == 1 ? int64_t(blocks) * 37 : int64_t(blocks) * block;
+      CAPTURE(type_traits(t)->name);
+      CAPTURE(n);
+      const GgmlType at = type_traits(t)->vec_dot;
+      for (uint32_t seed = 1; seed <= 4; ++seed) {
+        const auto w = quantize(t, random_floats(size_t(n), seed, seed == 4 ? 100.f : 1.f));
+        const auto a = quantize(at, random_floats(size_t(n), seed + 100));
+        const float r = ref::vec_dot(t, n, w.data(), a.data());
+        const float s = simd.dot[int(t)](n, w.data(), a.data());
+        // Integer sums are exact; only the float accumulation order differs.
+        double mag = 0;
+        std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+        ref::dequantize_row(t, w.data(), wf.data(), n);
+        ref::dequantize_row(at, a.data(), af.data(), n);
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wf[size_t(i)]) * af[size_t(i)]);
+        CHECK(std::fabs(r - s) <= 2e-5 * mag + 1e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("multi-row SIMD kernels equal the single-row kernel") {
+  const Kernels& k = kernels();
+  for (GgmlType t : all_types) {
+    if (!k.dot4[int(t)]) continue;
+    CAPTURE(type_traits(t)->name);
+    const int64_t n = int64_t(type_traits(t)->block) * 9;
+    std::vector<uint8_t> rows;
+    for (int r = 0; r < 4; ++r) {
+      const auto q = quantize(t, random_floats(size_t(n), 50 + uint32_t(r)));
+      rows.insert(rows.end(), q.begin(), q.end());
+    }
+    const auto a = quantize(type_traits(t)->vec_dot, random_floats(size_t(n), 60));
+    const size_t stride = row_bytes(*type_traits(t), n);
+    float out[4];
+    k.dot4[int(t)](n, rows.data(), stride, a.data(), out);
+    for (int r = 0; r < 4; ++r) CHECK(out[r] == doctest::Approx(k.dot[int(t)](n, rows.data() + size_t(r) * stride, a.data())).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("SIMD activation quantization is within one step of the reference") {
+  const Kernels& k = kernels();
+  for (GgmlType at : {GgmlType::q8_0, GgmlType::q8_k}) {
+    CAPTURE(type_traits(at)->name);
+    for (int64_t n : {int64_t(256), int64_t(256 * 7)}) {
+      auto x = random_floats(size_t(n), 77);
+      x[5] = 0.5f;  // exact halves exercise the rounding mode
+      const auto r = quantize(at, x);
+      std::vector<uint8_t> s(r.size());
+      k.quantize[int(at)](x.data(), s.data(), n);
+      std::vector<float> rf(static_cast<size_t>(n)), sf(static_cast<size_t>(n));
+      ref::dequantize_row(at, r.data(), rf.data(), n);
+      ref::dequantize_row(at, s.data(), sf.data(), n);
+      const int block = type_traits(at)->block;
+      for (int64_t b = 0; b < n / block; ++b) {
+        float amax = 0;
+        for (int j = 0; j < block; ++j) amax = std::max(amax, std::fabs(x[size_t(b * block + j)]));
+        const float step = amax / 127.f;
+        for (int j = 0; j < block; ++j) REQUIRE(std::fabs(rf[size_t(b * block + j)] - sf[size_t(b * block + j)]) <= step * 1.01f + 1e-6f);
+      }
+    }
+  }
+}
+
+TEST_CASE("all-zero blocks quantize to zero without dividing by zero") {
+  for (GgmlType t : all_types) {
+    CAPTURE(type_traits(t)->name);
+    const std::vector<float> x(512, 0.f);
+    const auto q = quantize(t, x);
+    std::vector<float> y(512, 1.f);
+    ref::dequantize_row(t, q.data(), y.data(), 512);
+    for (float v : y) REQUIRE(v == 0.f);
+  }
+}

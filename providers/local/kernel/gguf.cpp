@@ -108,9 +108,12 @@ Expected<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
 Expected<std::shared_ptr<GgufFile>> GgufFile::from_bytes(std::string name, std::vector<uint8_t> bytes) {
   std::shared_ptr<GgufFile> f(new GgufFile());
   f->path_ = std::move(name);
-  f->owned_ = std::move(bytes);
-  f->base_ = f->owned_.data();
-  f->size_ = f->owned_.size();
+  // Copy to a 64-byte aligned start so tensor data is as aligned as in a mapped file.
+  f->owned_.resize(bytes.size() + 64);
+  const size_t skew = (64 - reinterpret_cast<uintptr_t>(f->owned_.data()) % 64) % 64;
+  if (!bytes.empty()) std::memcpy(f->owned_.data() + skew, bytes.data(), bytes.size());
+  f->base_ = f->owned_.data() + skew;
+  f->size_ = bytes.size();
   if (auto r = f->parse(); !r) return r.error();
   return f;
 }
