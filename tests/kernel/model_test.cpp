@@ -251,3 +251,21 @@ TEST_CASE("Vocab::piece decodes SentencePiece pieces, byte tokens and GPT-2 byte
   CHECK(g.piece(0) == " world");
   CHECK(g.piece(1) == "\n");
 }
+
+TEST_CASE("multi-threaded evaluation (matmul and attention split over the pool) equals one thread") {
+  ModelSpec spec;
+  spec.n_embd = 256, spec.n_ff = 512, spec.n_head = 4, spec.n_head_kv = 2, spec.n_layer = 2;
+  REQUIRE(apply_mix(spec, "Q4_0"));
+  TempModel tm(spec, "threads");
+  std::vector<int32_t> toks;
+  for (int i = 0; i < 100; ++i) toks.push_back(int32_t((i * 37) % spec.n_vocab));
+  auto run = [&](int threads) {
+    SessionOptions so;
+    so.n_threads = threads;
+    Session s(tm.model, so);
+    auto r = s.eval(toks);
+    REQUIRE(r.ok());
+    return std::vector<float>(r->begin(), r->end());
+  };
+  CHECK(max_rel_diff(run(1), run(3)) < 1e-5);
+}

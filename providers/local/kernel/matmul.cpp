@@ -88,7 +88,10 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
       }
     }
   };
-  if (n_chunks == 1 || nt == 1) work(0, 1);
+  // Small products are not worth a fork-join (a wake-up costs about as much as 1M MACs).
+  int64_t macs = 0;
+  for (int j = 0; j < n_jobs; ++j) macs += jobs[j].w->out * in * T;
+  if (n_chunks == 1 || nt == 1 || macs < (1 << 20)) work(0, 1);
   else pool.run(work);
 }
 

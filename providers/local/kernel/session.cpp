@@ -98,7 +98,7 @@ bool Session::forward(const int32_t* tokens, int T) {
     }
   // Runs fn(t) for every token, split over the pool when the batch is large.
   auto per_token = [&](auto&& fn) {
-    if (T < 4) {
+    if (T < 4 || int64_t(T) * E < (1 << 16)) {
       for (int t = 0; t < T; ++t) fn(t);
     } else {
       pool_.run([&](int i, int n) { for (int t = i; t < T; t += n) fn(t); });
@@ -135,7 +135,7 @@ bool Session::forward(const int32_t* tokens, int T) {
 
     // att[T, Q]: for each token t and head h (kv head h/group), causal softmax attention over
     // positions 0 .. p0+t: softmax(q·kᵀ / sqrt(hd)) · v
-    pool_.run([&](int ti, int nt) {
+    auto attend = [&](int ti, int nt) {
       float* sc = &scores_[size_t(ti) * size_t(n_ctx_)];
       for (int item = ti; item < T * H; item += nt) {
         const int t = item / H, h = item % H, kvh = h / group, n_pos = p0 + t + 1;
@@ -159,7 +159,10 @@ bool Session::forward(const int32_t* tokens, int T) {
           for (int i = 0; i < hd; ++i) out[i] += a * vh[i];
         }
       }
-    });
+    };
+    const int64_t att_work = int64_t(T) * H * (p0 + T) * hd;
+    if (att_work < (1 << 18)) attend(0, 1);
+    else pool_.run(attend);
 
     // x[T, E] += att·Woᵀ
     matmul(pool_, w.wo, att_.data(), T, xn_.data(), scratch_);
