@@ -227,6 +227,11 @@ Result<std::shared_ptr<ProcSandbox>> ProcSandbox::make(SandboxOptions opts) {
     opts.host_uid = geteuid();
     opts.host_gid = getegid();
   }
+  if (auto ok = check_level(hf, opts); !ok) return ok.error();
+  return std::shared_ptr<ProcSandbox>(new ProcSandbox(opts));
+}
+
+Result<Ok> ProcSandbox::check_level(const HostFeatures& hf, const SandboxOptions& opts) {
   if (opts.host_uid == 0 || opts.host_gid == 0)
     return make_error(Errc::permission_denied, "sandbox refused: the sandbox uid/gid must not be root (0)");
   if (opts.inner_uid == 0) return make_error(Errc::invalid_argument, "sandbox refused: inner uid must not be 0");
@@ -240,7 +245,7 @@ Result<std::shared_ptr<ProcSandbox>> ProcSandbox::make(SandboxOptions opts) {
     if (!hf.cgroup_kill)
       return make_error(Errc::permission_denied, "sandbox refused: level strict needs cgroup v2 cgroup.kill, which this host lacks");
   }
-  return std::shared_ptr<ProcSandbox>(new ProcSandbox(opts));
+  return Ok{};
 }
 
 json ProcSandbox::layers_json() const {

@@ -119,6 +119,8 @@ class ProcSandbox {
  public:
   // Checks the host against the level and the options; refuses what it cannot provide.
   static Result<std::shared_ptr<ProcSandbox>> make(SandboxOptions opts);
+  // The level check make() applies, on given features (tests feed hosts without Landlock etc.).
+  static Result<Ok> check_level(const HostFeatures& hf, const SandboxOptions& opts);
 
   // Runs one command. Sandboxee behaviour (exit codes, signals, timeouts, floods) comes back in
   // ExecResult; only a setup failure (the sandbox could not be built) is an Error.

@@ -267,6 +267,8 @@ void child_main(const ChildPlan& p) noexcept {
   if (setresgid(p.inner_gid, p.inner_gid, p.inner_gid) != 0 || setresuid(p.inner_uid, p.inner_uid, p.inner_uid) != 0)
     fail(p, st_ids);
   if (set_caps(true) != 0) fail(p, st_caps);
+  // A credential change clears the parent-death signal: set it again.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   setup_root(p);
   if (sethostname("sandbox", 7) != 0) fail(p, st_hostname);
   pid_t child = fork();

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,6 +64,32 @@ SeccompProgram build() {
                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, req));
     if (r < 0 && rc == 0) rc = r;
   }
+  // No setuid/setgid bits: the workspace is idmapped, so a file the sandbox marks setuid would
+  // be a setuid file of the workspace owner on the host. Covers chmod, create and mknod.
+  struct ModeArg {
+    const char* name;
+    unsigned arg;
+  };
+  for (const ModeArg& m : {ModeArg{"chmod", 1}, ModeArg{"fchmod", 1}, ModeArg{"fchmodat", 2}, ModeArg{"open", 2},
+                           ModeArg{"openat", 3}, ModeArg{"creat", 1}, ModeArg{"mknod", 1}, ModeArg{"mknodat", 2}}) {
+    int nr = seccomp_syscall_resolve_name(m.name);
+    if (nr < 0) continue;
+    for (uint64_t bit : {uint64_t{S_ISUID}, uint64_t{S_ISGID}}) {
+      scmp_arg_cmp cmp{m.arg, SCMP_CMP_MASKED_EQ, bit, bit};
+      int r = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, &cmp);
+      if (r < 0 && rc == 0) rc = r;
+    }
+  }
+#if defined(__x86_64__)
+  // fchmodat2 (kernel 6.6) postdates libseccomp 2.5.4's tables; openat2's flags sit behind a
+  // pointer, so it is refused outright (libc falls back to openat).
+  for (uint64_t bit : {uint64_t{S_ISUID}, uint64_t{S_ISGID}}) {
+    scmp_arg_cmp cmp{2, SCMP_CMP_MASKED_EQ, bit, bit};
+    int r = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), 452, 1, &cmp);
+    if (r < 0 && rc == 0) rc = r;
+  }
+#endif
+  deny(seccomp_syscall_resolve_name("openat2"), ENOSYS);
   // Sockets: AF_UNIX only (the netns is empty anyway; this also covers a host without netns).
   for (int nr : {static_cast<int>(SCMP_SYS(socket)), static_cast<int>(SCMP_SYS(socketpair))}) {
     int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
