@@ -173,3 +173,31 @@ TEST_CASE("all-zero blocks quantize to zero without dividing by zero") {
     for (float v : y) REQUIRE(v == 0.f);
   }
 }
+
+TEST_CASE("GEMM tiles equal single dot products") {
+  const Kernels& k = kernels();
+  for (GgmlType t : all_types) {
+    if (!k.gemm[int(t)]) continue;
+    CAPTURE(type_traits(t)->name);
+    const int64_t n = int64_t(type_traits(t)->block) * 11;
+    const size_t ws = row_bytes(*type_traits(t), n);
+    const GgmlType at = type_traits(t)->vec_dot;
+    const size_t as = row_bytes(*type_traits(at), n);
+    std::vector<uint8_t> w, a;
+    for (int r = 0; r < gemm_rows; ++r) {
+      const auto q = quantize(t, random_floats(static_cast<size_t>(n), 200 + uint32_t(r), r == 1 ? 50.f : 1.f));
+      w.insert(w.end(), q.begin(), q.end());
+    }
+    for (int c = 0; c < gemm_cols; ++c) {
+      const auto q = quantize(at, random_floats(static_cast<size_t>(n), 300 + uint32_t(c)));
+      a.insert(a.end(), q.begin(), q.end());
+    }
+    const size_t ldy = 7;
+    std::vector<float> y(size_t(gemm_cols) * ldy, -1.f);
+    k.gemm[int(t)](n, w.data(), ws, a.data(), as, y.data(), ldy);
+    for (int c = 0; c < gemm_cols; ++c)
+      for (int r = 0; r < gemm_rows; ++r)
+        CHECK(y[size_t(c) * ldy + size_t(r)] ==
+              doctest::Approx(ref::vec_dot(t, n, w.data() + size_t(r) * ws, a.data() + size_t(c) * as)).epsilon(1e-5));
+  }
+}

@@ -66,24 +66,30 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
       const int s = act_slot(at);
       const DotFn dot = k.dot[int(w.type)];
       const Dot4Fn dot4 = k.dot4[int(w.type)];
+      const GemmFn gemm = T >= gemm_cols ? k.gemm[int(w.type)] : nullptr;
+      auto act = [&](int64_t t) {
+        return s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
+                      : static_cast<const void*>(x + t * in);
+      };
       for (int64_t t0 = 0; t0 < T; t0 += token_block) {
         const int64_t t1 = std::min(T, t0 + token_block);
         int64_t r = r0;
+        // Register-blocked tiles first, then what is left of rows and tokens.
+        for (; gemm && r + gemm_rows <= r1; r += gemm_rows) {
+          const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+          int64_t t = t0;
+          for (; t + gemm_cols <= t1; t += gemm_cols)
+            gemm(in, wr, w.row_bytes, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
+          for (; t < t1; ++t)
+            for (int64_t rr = 0; rr < gemm_rows; ++rr) y[t * w.out + r + rr] = dot(in, wr + size_t(rr) * w.row_bytes, act(t));
+        }
         for (; dot4 && r + 4 <= r1; r += 4) {
           const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
-          for (int64_t t = t0; t < t1; ++t) {
-            const void* a = s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
-                                   : static_cast<const void*>(x + t * in);
-            dot4(in, wr, w.row_bytes, a, y + t * w.out + r);
-          }
+          for (int64_t t = t0; t < t1; ++t) dot4(in, wr, w.row_bytes, act(t), y + t * w.out + r);
         }
         for (; r < r1; ++r) {
           const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
-          for (int64_t t = t0; t < t1; ++t) {
-            const void* a = s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
-                                   : static_cast<const void*>(x + t * in);
-            y[t * w.out + r] = dot(in, wr, a);
-          }
+          for (int64_t t = t0; t < t1; ++t) y[t * w.out + r] = dot(in, wr, act(t));
         }
       }
     }

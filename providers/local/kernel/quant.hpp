@@ -64,12 +64,20 @@ using DequantFn = void (*)(const void* src, float* dst, int64_t n);
 // Four weight rows (w, w + stride, ...) against one activation row: out[0..3].
 using Dot4Fn = void (*)(int64_t n, const void* w, size_t stride, const void* act, float* out);
 
+// A register-blocked tile for prompt processing: gemm_rows weight rows x gemm_cols activation
+// rows; y[c * ldy + r] = dot(w + r * w_stride, a + c * a_stride).
+using GemmFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* y,
+                        size_t ldy);
+constexpr int gemm_rows = 2, gemm_cols = 4;
+
 enum class Isa { scalar, avx2 };
 
 struct Kernels {
   Isa isa = Isa::scalar;
   DotFn dot[32] = {};            // indexed by GgmlType code
   Dot4Fn dot4[32] = {};          // optional multi-row kernels (nullptr: use dot)
+  GemmFn gemm[32] = {};          // optional tiles for batches (nullptr: use dot4 / dot)
+  void (*axpy)(int64_t n, float a, const float* x, float* y) = nullptr;  // y += a * x
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
   DequantFn dequantize[32] = {};
 };

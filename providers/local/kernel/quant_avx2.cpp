@@ -264,9 +264,67 @@ void dot4_q8_0(int64_t n, const void* w, size_t stride, const void* a, float* ou
   for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
 }
 
+// Prompt processing: 2 weight rows x 4 tokens per call, so each unpacked weight block serves 4
+// tokens and each activation block 2 rows. Q4_0 makes the activation the unsigned side of
+// maddubs (y + 128, by flipping the sign bit) and subtracts 128*w, exact in int16; Q8_0 moves
+// the weight's sign onto the activation. y[c * ldy + r] = dot(row r, token c).
+template <bool kQ4>
+void gemm_2x4(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* y, size_t ldy) {
+  const char* wb = static_cast<const char*>(w);
+  const char* ab = static_cast<const char*>(a);
+  const __m256i ones = _mm256_set1_epi16(1), k128 = _mm256_set1_epi8(-128), off = _mm256_set1_epi8(8);
+  __m256 acc[2][4];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    __m256i wq[2], wc[2];
+    float dw[2];
+    for (int r = 0; r < 2; ++r) {
+      if constexpr (kQ4) {
+        const auto& b = reinterpret_cast<const BlockQ4_0*>(wb + r * w_stride)[i];
+        wq[r] = _mm256_sub_epi8(nibbles32(b.qs), off);
+        wc[r] = _mm256_maddubs_epi16(k128, wq[r]);  // 128 * (w0 + w1) per pair
+        dw[r] = h2f(b.d);
+      } else {
+        const auto& b = reinterpret_cast<const BlockQ8_0*>(wb + r * w_stride)[i];
+        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+        wc[r] = _mm256_sign_epi8(wq[r], wq[r]);  // |w|
+        dw[r] = h2f(b.d);
+      }
+    }
+    for (int c = 0; c < 4; ++c) {
+      const auto& ay = reinterpret_cast<const BlockQ8_0*>(ab + c * a_stride)[i];
+      const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ay.qs));
+      const float dy = h2f(ay.d);
+      for (int r = 0; r < 2; ++r) {
+        __m256i p;
+        if constexpr (kQ4) {
+          p = _mm256_sub_epi16(_mm256_maddubs_epi16(_mm256_xor_si256(yv, k128), wq[r]), wc[r]);
+        } else {
+          p = _mm256_maddubs_epi16(wc[r], _mm256_sign_epi8(yv, wq[r]));
+        }
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dy), s, acc[r][c]);
+      }
+    }
+  }
+  for (int c = 0; c < 4; ++c)
+    for (int r = 0; r < 2; ++r) y[size_t(c) * ldy + size_t(r)] = hsum(acc[r][c]);
+}
+
+void axpy(int64_t n, float a, const float* x, float* y) {
+  const __m256 av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
 }  // namespace
 
 bool fill_avx2_kernels(Kernels& k) noexcept {
+  k.axpy = axpy;
+  k.gemm[int(GgmlType::q4_0)] = gemm_2x4<true>;
+  k.gemm[int(GgmlType::q8_0)] = gemm_2x4<false>;
   k.isa = Isa::avx2;
   k.dot[int(GgmlType::f32)] = dot_f32;
   k.dot[int(GgmlType::f16)] = dot_f16;

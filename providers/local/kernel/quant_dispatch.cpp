@@ -33,6 +33,10 @@ float dot_f32_scalar(int64_t n, const void* w, const void* a) {
   return s;
 }
 
+void axpy_scalar(int64_t n, float a, const float* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 Kernels make_scalar() {
   Kernels k;
   k.isa = Isa::scalar;
@@ -45,6 +49,7 @@ Kernels make_scalar() {
 #undef FH_REF
   k.dot[int(GgmlType::f32)] = dot_f32_scalar;
   k.dot[int(GgmlType::q8_k)] = nullptr;
+  k.axpy = axpy_scalar;
   return k;
 }
 

@@ -142,10 +142,7 @@ bool Session::forward(const int32_t* tokens, int T) {
         const float* qh = &q_[size_t(t) * Q + size_t(h) * hd];
         float mx = -INFINITY;
         for (int p = 0; p < n_pos; ++p) {
-          const float* kh = &kc[size_t(p) * KV + size_t(kvh) * hd];
-          float s = 0;
-          for (int i = 0; i < hd; ++i) s += qh[i] * kh[i];
-          sc[p] = s * att_scale;
+          sc[p] = kern.dot[int(GgmlType::f32)](hd, qh, &kc[size_t(p) * KV + size_t(kvh) * hd]) * att_scale;
           mx = std::max(mx, sc[p]);
         }
         double sum = 0;
@@ -154,9 +151,7 @@ bool Session::forward(const int32_t* tokens, int T) {
         float* out = &att_[size_t(t) * Q + size_t(h) * hd];
         std::fill(out, out + hd, 0.f);
         for (int p = 0; p < n_pos; ++p) {
-          const float a = sc[p] * inv;
-          const float* vh = &vc[size_t(p) * KV + size_t(kvh) * hd];
-          for (int i = 0; i < hd; ++i) out[i] += a * vh[i];
+          kern.axpy(hd, sc[p] * inv, &vc[size_t(p) * KV + size_t(kvh) * hd], out);
         }
       }
     };

@@ -1,0 +1,102 @@
+// Helper for the kernel benchmark (tests/bench/kernel/run_bench.sh):
+//   bench_tool make-model OUT.gguf --shape tinyllama|smollm --mix Q4_0|Q8_0|Q4_K_M|...
+//   bench_tool info MODEL.gguf          -> {"weight_bytes_per_token": N, ...}
+//   bench_tool bandwidth THREADS [MiB]  -> {"read_gbps": X}  (best of 7 read-only passes)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "providers/local/kernel/gguf_writer.hpp"
+#include "providers/local/kernel/model.hpp"
+
+using namespace fh::kernel;
+
+namespace {
+
+int make_model(int argc, char** argv) {
+  if (argc < 3) return 2;
+  std::string out = argv[2], shape = "tinyllama", mix = "Q4_0";
+  for (int i = 3; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--shape")) shape = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--mix")) mix = argv[i + 1];
+  }
+  ModelSpec s;
+  s.seed = 1234;
+  if (shape == "tinyllama") {  // TinyLlama-1.1B: 22 layers, 2048 wide, GQA 32/4, untied
+    s.n_vocab = 32000, s.n_embd = 2048, s.n_layer = 22, s.n_head = 32, s.n_head_kv = 4, s.n_ff = 5632;
+    s.n_ctx = 2048, s.tied = false, s.name = "tinyllama-shape";
+  } else if (shape == "smollm") {  // SmolLM-135M: 30 layers, 576 wide, GQA 9/3, tied embeddings
+    s.n_vocab = 49152, s.n_embd = 576, s.n_layer = 30, s.n_head = 9, s.n_head_kv = 3, s.n_ff = 1536;
+    s.n_ctx = 2048, s.tied = true, s.name = "smollm-shape";
+  } else {
+    std::fprintf(stderr, "unknown shape %s\n", shape.c_str());
+    return 2;
+  }
+  if (!apply_mix(s, mix)) {
+    std::fprintf(stderr, "unknown mix %s\n", mix.c_str());
+    return 2;
+  }
+  // The embedding of an untied model is only gathered from: keep it in the mix's base type.
+  auto r = write_random_model(out, s);
+  if (!r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int info(const char* path) {
+  auto m = Model::load(path);
+  if (!m) {
+    std::fprintf(stderr, "%s\n", m.error().message.c_str());
+    return 1;
+  }
+  std::printf("{\"weight_bytes_per_token\": %llu, \"file_bytes\": %llu, \"n_layer\": %d}\n",
+              static_cast<unsigned long long>((*m)->weight_bytes_per_token()),
+              static_cast<unsigned long long>((*m)->file().file_size()), (*m)->hparams().n_layer);
+  return 0;
+}
+
+int bandwidth(int threads, size_t mib) {
+  const size_t n = mib * (1u << 20) / sizeof(float);
+  std::vector<float> a(n, 1.0f);
+  std::vector<double> partial(static_cast<size_t>(threads));
+  double best = 0;
+  for (int rep = 0; rep < 7; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> th;
+    for (int t = 0; t < threads; ++t)
+      th.emplace_back([&, t] {
+        const size_t b = n * size_t(t) / size_t(threads), e = n * size_t(t + 1) / size_t(threads);
+        float s[16] = {};
+        for (size_t i = b; i + 16 <= e; i += 16)
+          for (int k = 0; k < 16; ++k) s[k] += a[i + size_t(k)];
+        double sum = 0;
+        for (float x : s) sum += x;
+        partial[size_t(t)] = sum;
+      });
+    for (auto& x : th) x.join();
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, double(n * sizeof(float)) / sec / 1e9);
+  }
+  double check = 0;
+  for (double p : partial) check += p;
+  std::printf("{\"read_gbps\": %.2f, \"threads\": %d, \"mib\": %zu, \"check\": %.0f}\n", best, threads, mib, check);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "make-model") return make_model(argc, argv);
+  if (cmd == "info" && argc > 2) return info(argv[2]);
+  if (cmd == "bandwidth" && argc > 2) return bandwidth(std::atoi(argv[2]), argc > 3 ? size_t(std::atoi(argv[3])) : 1024);
+  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB]\n");
+  return 2;
+}
