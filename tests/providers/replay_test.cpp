@@ -1,0 +1,196 @@
+// End to end: the Beast mock server replays each recorded transcript byte for byte — whole, in
+// 1-byte chunks and in random chunks — through fh::http + the provider clients; the unified
+// results and events must equal what the codec gives for the same bytes.
+#include <doctest/doctest.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "providers/anthropic/client.hpp"
+#include "providers/http/http.hpp"
+#include "providers/openai/client.hpp"
+#include "tests/providers/support/decode.hpp"
+#include "tests/providers/support/mock_server.hpp"
+#include "tests/providers/support/run.hpp"
+
+using namespace fh;
+using fh::test::MockRequest;
+using fh::test::MockResponse;
+using fh::test::MockServer;
+using fh::test::read_fixture;
+namespace asio = boost::asio;
+
+namespace {
+json comparable(const api::ChatResult& r) {
+  json j = api::to_json(r);
+  j.erase("latency_ms");
+  j.erase("ttft_ms");
+  return j;
+}
+std::shared_ptr<api::Provider> openai_at(const MockServer& s, json extra = json::object()) {
+  json cfg = {{"api_key", "sk-test-123"}, {"base_url", s.base_url() + "/v1"}};
+  cfg.update(extra);
+  return std::make_shared<provider_openai::OpenAiProvider>(provider_openai::config_from(cfg).value());
+}
+std::shared_ptr<api::Provider> anthropic_at(const MockServer& s) {
+  json cfg = {{"api_key", "sk-ant-test"}, {"base_url", s.base_url()}};
+  return std::make_shared<provider_anthropic::AnthropicProvider>(provider_anthropic::config_from(cfg).value());
+}
+api::ChatRequest hello() {
+  api::ChatRequest r;
+  r.model = "m";
+  r.messages.push_back(api::Message::user("hello"));
+  return r;
+}
+}  // namespace
+
+TEST_CASE("replay: every OpenAI and Anthropic stream, whole / 1-byte / random chunks, equals the codec") {
+  const char* files[] = {
+      "openai_chat_stream_finish_length_max_tokens_1.sse", "openai_chat_stream_json_object.sse",
+      "openai_chat_stream_json_schema.sse", "openai_chat_stream_logprobs.sse", "openai_chat_stream_refusal.sse",
+      "openai_chat_stream_text_basic.sse", "openai_chat_stream_tool_call_nonstrict.sse",
+      "openai_chat_stream_tool_call_single.sse", "openai_chat_stream_tool_call_strict_dict.sse",
+      "openai_chat_stream_tool_calls_parallel.sse", "anthropic_stream_structured_output_json.sse",
+      "anthropic_stream_text_after_tool_result.sse", "anthropic_stream_text_basic.sse",
+      "anthropic_stream_text_then_tool_use.sse", "anthropic_stream_tool_use_only.sse",
+      "anthropic_stream_tool_use_truncated_max_tokens.sse"};
+  asio::io_context ctx;
+  MockResponse reply;
+  MockServer server(ctx.get_executor(), [&](const MockRequest&) { return reply; });
+  for (const char* f : files) {
+    std::string bytes = read_fixture(f);
+    bool is_openai = std::string(f).rfind("openai", 0) == 0;
+    auto expected = is_openai ? fh::test::decode_openai(bytes) : fh::test::decode_anthropic(bytes);
+    auto provider = is_openai ? openai_at(server) : anthropic_at(server);
+    for (auto split : {MockResponse::Split::whole, MockResponse::Split::one_byte, MockResponse::Split::random}) {
+      INFO(std::string(f) << " split " << static_cast<int>(split));
+      reply = MockResponse{};
+      reply.body = bytes;
+      reply.split = split;
+      reply.seed = 42;
+      std::vector<api::StreamEvent> events;
+      auto r = fh::test::run_co(ctx, provider->chat(hello(), [&](const api::StreamEvent& e) { events.push_back(e); }));
+      REQUIRE(r.has_value());
+      REQUIRE(r->ok());
+      CHECK(comparable(r->value()) == comparable(expected.result));
+      REQUIRE(events.size() == expected.events.size());
+      for (size_t i = 0; i < events.size(); ++i) CHECK(api::to_json(events[i]) == api::to_json(expected.events[i]));
+      CHECK(r->value().provider == (is_openai ? "openai" : "anthropic"));
+      CHECK(r->value().latency_ms >= r->value().ttft_ms);
+    }
+  }
+  // The wire requests: right path, auth header, streaming flags.
+  const auto& reqs = server.requests();
+  REQUIRE(reqs.size() == std::size(files) * 3);
+  CHECK(reqs[0].method == "POST");
+  CHECK(reqs[0].target == "/v1/chat/completions");
+  CHECK(reqs[0].headers.at("authorization") == "Bearer sk-test-123");
+  json body0 = json::parse(reqs[0].body);
+  CHECK(body0["stream"] == true);
+  CHECK(body0["stream_options"]["include_usage"] == true);
+  const auto& last = reqs.back();
+  CHECK(last.target == "/v1/messages");
+  CHECK(last.headers.at("x-api-key") == "sk-ant-test");
+  CHECK(last.headers.at("anthropic-version") == "2023-06-01");
+  CHECK(json::parse(last.body)["max_tokens"] == 4096);
+  // Sequential requests reuse one keep-alive connection.
+  CHECK(server.connections_accepted() == 1);
+}
+
+TEST_CASE("replay: non-streamed JSON bodies through the client equal the codec") {
+  asio::io_context ctx;
+  std::string body;
+  MockServer server(ctx.get_executor(), [&](const MockRequest&) {
+    MockResponse r;
+    r.headers = {{"content-type", "application/json"}};
+    r.body = body;
+    r.chunked = false;
+    return r;
+  });
+  for (const char* f : {"openai_chat_response_tool_calls_parallel.json", "openai_chat_response_refusal.json",
+                        "openai_chat_response_text_basic.json"}) {
+    body = read_fixture(f);
+    auto r = fh::test::run_co(ctx, openai_at(server)->chat(hello()));
+    REQUIRE(r);
+    REQUIRE(r->ok());
+    CHECK(comparable(r->value()) == comparable(provider_openai::decode_response(body).value()));
+  }
+  body = read_fixture("anthropic_message_tool_use.json");
+  auto r = fh::test::run_co(ctx, anthropic_at(server)->chat(hello()));
+  REQUIRE(r);
+  REQUIRE(r->ok());
+  CHECK(r->value().tool_calls.at(0).arguments == json{{"location", "San Francisco, CA"}, {"units", "c"}});
+  CHECK(json::parse(server.requests().back().body).contains("stream") == false);
+}
+
+TEST_CASE("replay: GET /v1/models") {
+  asio::io_context ctx;
+  MockServer server(ctx.get_executor(), [](const MockRequest& q) {
+    MockResponse r;
+    r.headers = {{"content-type", "application/json"}};
+    r.body = q.target == "/v1/models"
+                 ? R"({"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1,"owned_by":"system"},{"id":"gpt-4.1","object":"model","created":2,"owned_by":"system"}]})"
+                 : "{}";
+    return r;
+  });
+  auto cfg = provider_openai::config_from({{"base_url", server.base_url() + "/v1/"}, {"api_key", "k"}}).value();
+  auto r = fh::test::run_co(ctx, provider_openai::list_models(cfg));
+  REQUIRE(r);
+  REQUIRE(r->ok());
+  CHECK(r->value() == std::vector<std::string>{"gpt-4o-mini", "gpt-4.1"});
+  CHECK(server.requests().at(0).method == "GET");
+}
+
+TEST_CASE("replay: cancelling the awaiting coroutine aborts the transfer promptly") {
+  asio::io_context ctx;
+  MockServer server(ctx.get_executor(), [](const MockRequest&) {
+    MockResponse r;
+    r.hang = true;
+    return r;
+  });
+  asio::cancellation_signal cancel;
+  asio::steady_timer t(ctx, std::chrono::milliseconds(100));
+  t.async_wait([&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = fh::test::run_co(ctx, openai_at(server)->chat(hello(), [](const api::StreamEvent&) {}),
+                            std::chrono::seconds(10), &cancel);
+  REQUIRE(r);
+  REQUIRE(!r->ok());
+  CHECK(r->error().kind == api::ErrorKind::cancelled);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+TEST_CASE("http: address guard refuses, body limit, protocol restriction, proxy off") {
+  asio::io_context ctx;
+  MockServer server(ctx.get_executor(), [](const MockRequest&) {
+    MockResponse r;
+    r.body = std::string(10'000, 'x');
+    r.chunked = false;
+    return r;
+  });
+  http::Request q;
+  q.url = server.base_url() + "/x";
+  q.proxy_off = true;
+  q.address_guard = [](const sockaddr*) { return false; };
+  auto r1 = fh::test::run_co(ctx, http::fetch(q));
+  REQUIRE(r1);
+  REQUIRE(!r1->ok());
+  CHECK(r1->error().code == Errc::permission_denied);
+  CHECK(server.requests().empty());
+  q.address_guard = [](const sockaddr* a) { return a->sa_family == AF_INET; };
+  q.max_body_bytes = 1000;
+  auto r2 = fh::test::run_co(ctx, http::fetch(q));
+  REQUIRE(r2);
+  REQUIRE(!r2->ok());
+  CHECK(r2->error().code == Errc::limit_exceeded);
+  q.max_body_bytes.reset();
+  auto r3 = fh::test::run_co(ctx, http::fetch(q));
+  REQUIRE(r3);
+  REQUIRE(r3->ok());
+  CHECK(r3->value().status == 200);
+  CHECK(r3->value().body.size() == 10'000);
+  q.url = "file:///etc/passwd";
+  auto r4 = fh::test::run_co(ctx, http::fetch(q));
+  REQUIRE(r4);
+  REQUIRE(!r4->ok());
+  CHECK(r4->error().code == Errc::invalid_argument);
+}
