@@ -41,7 +41,8 @@ struct Fd {
 // openat2 confined beneath `dirfd`; returns the fd or -errno.
 int open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode = 0) {
   open_how how{};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOCTTY);
+  // openat2 is strict: O_PATH admits only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY));
   how.mode = (flags & O_CREAT) ? mode : 0;
   how.resolve = confined;
   long r;

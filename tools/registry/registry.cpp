@@ -1,5 +1,8 @@
 #include "tools/registry/registry.hpp"
 
+// valijson reports a malformed schema by exception (else it aborts).
+#define VALIJSON_USE_EXCEPTIONS 1
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -128,6 +131,11 @@ void Registry::set_redactor(std::shared_ptr<const sandbox::Redactor> redactor) {
   redactor_ = std::move(redactor);
 }
 
+void Registry::end_run(std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  tainted_runs_.erase(std::string(run_id));
+}
+
 std::shared_ptr<const Registry::Entry> Registry::find(std::string_view name) const {
   std::lock_guard lock(mu_);
   auto it = tools_.find(name);
@@ -202,6 +210,10 @@ asio::awaitable<Result<json>> Registry::call(std::string_view name_view, json ar
     approver = approver_;
     redactor = redactor_;
     session_ok = session_approvals_.count(verdict.call_key) > 0;
+    if (entry->def.outbound && verdict.decision == sandbox::Decision::allow && tainted_runs_.count(ctx.run_id)) {
+      verdict.decision = sandbox::Decision::ask;
+      verdict.reason = "taint gate: this run read untrusted content and '" + name + "' can send data out";
+    }
   }
   if (verdict.decision == sandbox::Decision::deny)
     co_return make_error(Errc::permission_denied, "tool call '" + name + "' denied by policy: " + verdict.reason,
@@ -240,6 +252,10 @@ asio::awaitable<Result<json>> Registry::call(std::string_view name_view, json ar
     co_return make_error(Errc::timeout, "tool call '" + name + "' timed out after " +
                                             std::to_string(entry->def.timeout.count()) + " ms");
   Result<json> r = std::move(std::get<0>(raced));
+  if (entry->def.untrusted_output && r.ok()) {
+    std::lock_guard lock(mu_);
+    tainted_runs_[ctx.run_id] = true;
+  }
   // 4. Nothing a tool returns may carry a registered secret.
   if (redactor && redactor->size() > 0) {
     if (r.ok()) {

@@ -31,6 +31,11 @@ struct ToolDef {
   api::ToolSpec spec;
   Handler handler;
   std::chrono::milliseconds timeout{60000};  // per-call wall clock, enforced by the registry
+  // Taint gate ("lethal trifecta", SECURITY.md §4.6): once a run has called a tool whose output
+  // is untrusted (web pages, unknown files), every outbound-capable tool call in that run needs
+  // approval even where the rules allow it.
+  bool untrusted_output = false;
+  bool outbound = false;
 };
 
 // Wraps a fast, non-suspending handler (file tools, time) as a Handler.
@@ -65,6 +70,9 @@ class Registry : public api::ToolHost {
   std::vector<api::ToolSpec> list() const override;
   boost::asio::awaitable<Result<json>> call(std::string_view name, json args, api::ToolCallContext ctx) override;
 
+  // Forgets a finished run's taint state.
+  void end_run(std::string_view run_id);
+
   // Schema validation only (exposed for tests and for plan-side pre-checks).
   Result<Ok> validate(std::string_view name, const json& args) const;
 
@@ -78,6 +86,7 @@ class Registry : public api::ToolHost {
   Approver approver_;
   std::shared_ptr<const sandbox::Redactor> redactor_;
   std::map<std::string, bool> session_approvals_;  // call_key -> approved for the session
+  std::map<std::string, bool> tainted_runs_;       // run_id -> read untrusted content
 };
 
 }  // namespace fh::tools
