@@ -22,12 +22,6 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
 
 // 32 nibbles of a Q4_0 block: bytes 0..15 = low nibbles (elements 0..15), 16..31 = high.
 inline __m256i nibbles32(const uint8_t* p) {
@@ -113,23 +107,15 @@ float dot_q8_0(int64_t n, const void* w, const void* a) {
   return hsum(acc);
 }
 
-// Unpacks the 12 scale bytes of Q4_K/Q5_K into 8 scales and 8 mins.
-inline void unpack_scales(const uint8_t* s, int16_t sc[8], int16_t m[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = int16_t(s[j] & 63);
-    m[j] = int16_t(s[j + 4] & 63);
-    sc[j + 4] = int16_t((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-    m[j + 4] = int16_t((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
-}
-
-// Shared Q4_K / Q5_K body; Q5 adds a fifth bit from qh.
+// Shared Q4_K / Q5_K body; Q5 adds a fifth bit from qh. The 12 scale bytes unpack with 32-bit
+// masks into 8 six-bit scales (sc) and 8 mins (m); the min term comes from the activation's
+// per-16 sums: dmin * dy * sum_j m_j * (bsum[2j] + bsum[2j+1]).
 template <bool kQ5>
 float dot_k45(int64_t n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  float acc_m = 0;
+  __m128 acc_m = _mm_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
     const uint8_t *scales, *qs, *qh = nullptr;
     uint16_t dh, dminh;
@@ -140,10 +126,19 @@ float dot_k45(int64_t n, const void* w, const void* a) {
       const auto& b = static_cast<const BlockQ4_K*>(w)[i];
       scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
     }
-    int16_t sc[8], m[8];
-    unpack_scales(scales, sc, m);
-    int summ = 0;
-    for (int j = 0; j < 8; ++j) summ += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    uint32_t u[3];
+    std::memcpy(u, scales, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    uint8_t sc[8];
+    std::memcpy(sc, &sc_lo, 4);
+    std::memcpy(sc + 4, &sc_hi, 4);
+    // sum_j m_j * (bsum[2j] + bsum[2j+1]) with int16 pair sums and one madd.
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo)));
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8)));
+    const __m128i pm = _mm_madd_epi16(bs, mins);
     __m256i hbits = _mm256_setzero_si256();
     if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
     __m256i sumi = _mm256_setzero_si256();
@@ -163,9 +158,11 @@ float dot_k45(int64_t n, const void* w, const void* a) {
     }
     const float dy = y[i].d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * h2f(dh)), _mm256_cvtepi32_ps(sumi), acc);
-    acc_m += dy * h2f(dminh) * float(summ);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dy * h2f(dminh)), _mm_cvtepi32_ps(pm), acc_m);
   }
-  return hsum(acc) - acc_m;
+  acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+  return hsum(acc) - _mm_cvtss_f32(acc_m);
 }
 
 float dot_q6_k(int64_t n, const void* w, const void* a) {
