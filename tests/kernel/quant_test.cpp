@@ -159,6 +159,15 @@ TEST_CASE("SIMD activation quantization is within one step of the reference") {
         const float step = amax / 127.f;
         for (int j = 0; j < block; ++j) REQUIRE(std::fabs(rf[size_t(b * block + j)] - sf[size_t(b * block + j)]) <= step * 1.01f + 1e-6f);
       }
+      if (at == GgmlType::q8_k) {  // block sums must describe the SIMD quants exactly
+        const auto* blocks = reinterpret_cast<const BlockQ8_K*>(s.data());
+        for (int64_t b = 0; b < n / 256; ++b)
+          for (int g = 0; g < 16; ++g) {
+            int sum = 0;
+            for (int j = 0; j < 16; ++j) sum += blocks[b].qs[16 * g + j];
+            REQUIRE(blocks[b].bsums[g] == sum);
+          }
+      }
     }
   }
 }

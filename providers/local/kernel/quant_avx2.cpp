@@ -6,6 +6,8 @@
 // activation), pairs are summed to int16, then `madd` with the block scale (or 1) gives int32.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "providers/local/kernel/quant.hpp"
@@ -225,6 +227,48 @@ void quantize_q8_0(const float* x, void* dst, int64_t n) {
   }
 }
 
+// Activations to Q8_K: per 256 values, iscale = -127 / (the value of largest magnitude),
+// q = round-to-nearest-even(iscale * x) (what lrintf does), and the 16 sums of 16 quants.
+void quantize_q8_k(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / 256; ++i, x += 256) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY), vmin = _mm256_set1_ps(INFINITY);
+    for (int k = 0; k < 32; ++k) {
+      const __m256 v = _mm256_loadu_ps(x + 8 * k);
+      vmax = _mm256_max_ps(vmax, v);
+      vmin = _mm256_min_ps(vmin, v);
+    }
+    float hi[8], lo[8];
+    _mm256_storeu_ps(hi, vmax);
+    _mm256_storeu_ps(lo, vmin);
+    float mx = hi[0], mn = lo[0];
+    for (int k = 1; k < 8; ++k) mx = std::max(mx, hi[k]), mn = std::min(mn, lo[k]);
+    const float max = -mn > mx ? mn : mx;  // the signed value of largest magnitude
+    if (max == 0) {
+      std::memset(&b[i], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    const float iscale = -127.f / max;
+    const __m256 is = _mm256_set1_ps(iscale);
+    const __m256i lim = _mm256_set1_epi32(127);
+    for (int k = 0; k < 8; ++k) {  // 32 values per step
+      __m256i q[4];
+      for (int j = 0; j < 4; ++j)
+        q[j] = _mm256_min_epi32(lim, _mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(x + 32 * k + 8 * j))));
+      const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs + 32 * k),
+                          _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+    // Group sums: flip to unsigned (q + 128), sum 8 bytes with sad, take the 128s off again.
+    for (int g = 0; g < 16; ++g) {
+      const __m128i u = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs + 16 * g)), _mm_set1_epi8(-128));
+      const __m128i sad = _mm_sad_epu8(u, _mm_setzero_si128());
+      b[i].bsums[g] = int16_t(_mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 16 * 128);
+    }
+    b[i].d = 1 / iscale;
+  }
+}
+
 // Four Q4_0 rows against one Q8_0 activation row: the activation block is loaded once.
 void dot4_q4_0(int64_t n, const void* w, size_t stride, const void* a, float* out) {
   const auto* y = static_cast<const BlockQ8_0*>(a);
@@ -334,6 +378,7 @@ bool fill_avx2_kernels(Kernels& k) noexcept {
   k.dot4[int(GgmlType::q4_0)] = dot4_q4_0;
   k.dot4[int(GgmlType::q8_0)] = dot4_q8_0;
   k.quantize[int(GgmlType::q8_0)] = quantize_q8_0;
+  k.quantize[int(GgmlType::q8_k)] = quantize_q8_k;
   return true;
 }
 
