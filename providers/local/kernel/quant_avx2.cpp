@@ -10,33 +10,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "providers/local/kernel/avx2_common.hpp"
 #include "providers/local/kernel/quant.hpp"
 
 namespace fh::kernel {
+using namespace avx2;
 namespace {
-
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-
-// 32 nibbles of a Q4_0 block: bytes 0..15 = low nibbles (elements 0..15), 16..31 = high.
-inline __m256i nibbles32(const uint8_t* p) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-  return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
-}
-
-// Signed int8 x int8 dot of 32 pairs, as 8 int32 partial sums.
-inline __m256i dot_i8(__m256i x, __m256i y) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
 
 float dot_f32(int64_t n, const void* w, const void* a) {
   const float* x = static_cast<const float*>(w);
@@ -305,54 +284,6 @@ void dot4_q8_0(int64_t n, const void* w, size_t stride, const void* a, float* ou
   for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
 }
 
-// Prompt processing: 2 weight rows x 4 tokens per call, so each unpacked weight block serves 4
-// tokens and each activation block 2 rows. Q4_0 makes the activation the unsigned side of
-// maddubs (y + 128, by flipping the sign bit) and subtracts 128*w, exact in int16; Q8_0 moves
-// the weight's sign onto the activation. y[c * ldy + r] = dot(row r, token c).
-template <bool kQ4>
-void gemm_2x4(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* y, size_t ldy) {
-  const char* wb = static_cast<const char*>(w);
-  const char* ab = static_cast<const char*>(a);
-  const __m256i ones = _mm256_set1_epi16(1), k128 = _mm256_set1_epi8(-128), off = _mm256_set1_epi8(8);
-  __m256 acc[2][4];
-  for (auto& row : acc)
-    for (auto& v : row) v = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
-    __m256i wq[2], wc[2];
-    float dw[2];
-    for (int r = 0; r < 2; ++r) {
-      if constexpr (kQ4) {
-        const auto& b = reinterpret_cast<const BlockQ4_0*>(wb + r * w_stride)[i];
-        wq[r] = _mm256_sub_epi8(nibbles32(b.qs), off);
-        wc[r] = _mm256_maddubs_epi16(k128, wq[r]);  // 128 * (w0 + w1) per pair
-        dw[r] = h2f(b.d);
-      } else {
-        const auto& b = reinterpret_cast<const BlockQ8_0*>(wb + r * w_stride)[i];
-        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
-        wc[r] = _mm256_sign_epi8(wq[r], wq[r]);  // |w|
-        dw[r] = h2f(b.d);
-      }
-    }
-    for (int c = 0; c < 4; ++c) {
-      const auto& ay = reinterpret_cast<const BlockQ8_0*>(ab + c * a_stride)[i];
-      const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ay.qs));
-      const float dy = h2f(ay.d);
-      for (int r = 0; r < 2; ++r) {
-        __m256i p;
-        if constexpr (kQ4) {
-          p = _mm256_sub_epi16(_mm256_maddubs_epi16(_mm256_xor_si256(yv, k128), wq[r]), wc[r]);
-        } else {
-          p = _mm256_maddubs_epi16(wc[r], _mm256_sign_epi8(yv, wq[r]));
-        }
-        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dy), s, acc[r][c]);
-      }
-    }
-  }
-  for (int c = 0; c < 4; ++c)
-    for (int r = 0; r < 2; ++r) y[size_t(c) * ldy + size_t(r)] = hsum(acc[r][c]);
-}
-
 void axpy(int64_t n, float a, const float* x, float* y) {
   const __m256 av = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -364,8 +295,7 @@ void axpy(int64_t n, float a, const float* x, float* y) {
 
 bool fill_avx2_kernels(Kernels& k) noexcept {
   k.axpy = axpy;
-  k.gemm[int(GgmlType::q4_0)] = gemm_2x4<true>;
-  k.gemm[int(GgmlType::q8_0)] = gemm_2x4<false>;
+  avx2::fill_gemm(k);
   k.isa = Isa::avx2;
   k.dot[int(GgmlType::f32)] = dot_f32;
   k.dot[int(GgmlType::f16)] = dot_f16;

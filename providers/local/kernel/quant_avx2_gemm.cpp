@@ -1,0 +1,168 @@
+// AVX2 register-blocked tiles for prompt processing (a batch of tokens): each unpacked weight
+// block is reused for 4 tokens. Compiled with -mavx2 -mfma -mf16c; installed by
+// fill_avx2_kernels() only when the CPU has those features.
+#include <cstring>
+
+#include "providers/local/kernel/avx2_common.hpp"
+
+namespace fh::kernel::avx2 {
+namespace {
+
+// Prompt processing: 2 weight rows x 4 tokens per call, so each unpacked weight block serves 4
+// tokens and each activation block 2 rows. Q4_0 makes the activation the unsigned side of
+// maddubs (y + 128, by flipping the sign bit) and subtracts 128*w, exact in int16; Q8_0 moves
+// the weight's sign onto the activation. y[c * ldy + r] = dot(row r, token c).
+template <bool kQ4>
+void gemm_2x4(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* y, size_t ldy) {
+  const char* wb = static_cast<const char*>(w);
+  const char* ab = static_cast<const char*>(a);
+  const __m256i ones = _mm256_set1_epi16(1), k128 = _mm256_set1_epi8(-128), off = _mm256_set1_epi8(8);
+  __m256 acc[2][4];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    __m256i wq[2], wc[2];
+    float dw[2];
+    for (int r = 0; r < 2; ++r) {
+      if constexpr (kQ4) {
+        const auto& b = reinterpret_cast<const BlockQ4_0*>(wb + r * w_stride)[i];
+        wq[r] = _mm256_sub_epi8(nibbles32(b.qs), off);
+        wc[r] = _mm256_maddubs_epi16(k128, wq[r]);  // 128 * (w0 + w1) per pair
+        dw[r] = h2f(b.d);
+      } else {
+        const auto& b = reinterpret_cast<const BlockQ8_0*>(wb + r * w_stride)[i];
+        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+        wc[r] = _mm256_sign_epi8(wq[r], wq[r]);  // |w|
+        dw[r] = h2f(b.d);
+      }
+    }
+    for (int c = 0; c < 4; ++c) {
+      const auto& ay = reinterpret_cast<const BlockQ8_0*>(ab + c * a_stride)[i];
+      const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ay.qs));
+      const float dy = h2f(ay.d);
+      for (int r = 0; r < 2; ++r) {
+        __m256i p;
+        if constexpr (kQ4) {
+          p = _mm256_sub_epi16(_mm256_maddubs_epi16(_mm256_xor_si256(yv, k128), wq[r]), wc[r]);
+        } else {
+          p = _mm256_maddubs_epi16(wc[r], _mm256_sign_epi8(yv, wq[r]));
+        }
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dy), s, acc[r][c]);
+      }
+    }
+  }
+  for (int c = 0; c < 4; ++c)
+    for (int r = 0; r < 2; ++r) y[size_t(c) * ldy + size_t(r)] = hsum(acc[r][c]);
+}
+
+// Prompt processing for K-quants: one weight row against 4 tokens per pass, so each unpacked
+// 4/5/6-bit block and its scales serve 4 activation rows; called for both rows of the tile.
+template <bool kQ5>
+void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float* y, size_t ldy) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float acc_m[4] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const uint8_t *scales, *qs, *qh = nullptr;
+    uint16_t dh, dminh;
+    if constexpr (kQ5) {
+      const auto& b = static_cast<const BlockQ5_K*>(w)[i];
+      scales = b.scales, qs = b.qs, qh = b.qh, dh = b.d, dminh = b.dmin;
+    } else {
+      const auto& b = static_cast<const BlockQ4_K*>(w)[i];
+      scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
+    }
+    uint32_t u[3];
+    std::memcpy(u, scales, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    uint8_t sc[8];
+    std::memcpy(sc, &sc_lo, 4);
+    std::memcpy(sc + 4, &sc_hi, 4);
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo)));
+    const float d = h2f(dh), dmin = h2f(dminh);
+    const BlockQ8_K* yb[4];
+    for (int c = 0; c < 4; ++c) {
+      yb[c] = reinterpret_cast<const BlockQ8_K*>(ab + size_t(c) * a_stride) + i;
+      const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[c]->bsums)),
+                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[c]->bsums + 8)));
+      const __m128i pm = _mm_madd_epi16(bs, mins);
+      __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+      acc_m[c] += yb[c]->d * dmin * float(_mm_cvtsi128_si32(t));
+    }
+    __m256i hbits = _mm256_setzero_si256();
+    if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * k));
+      __m256i lo = _mm256_and_si256(q, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if constexpr (kQ5) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
+      }
+      const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
+      for (int c = 0; c < 4; ++c) {
+        const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 64 * k));
+        const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 64 * k + 32));
+        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0),
+                                                             _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1)));
+      }
+    }
+    for (int c = 0; c < 4; ++c) acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(yb[c]->d * d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+  }
+  for (int c = 0; c < 4; ++c) y[size_t(c) * ldy] = hsum(acc[c]) - acc_m[c];
+}
+
+void row_q6_k_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float* y, size_t ldy) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const BlockQ8_K* yb[4];
+    for (int c = 0; c < 4; ++c) yb[c] = reinterpret_cast<const BlockQ8_K*>(ab + size_t(c) * a_stride) + i;
+    __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[i].ql + 64 * h;
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i low = k == 0 ? _mm256_and_si256(ql0, m4) : k == 1 ? _mm256_and_si256(ql1, m4)
+                          : k == 2 ? _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4) : _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4);
+        const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
+        const int8_t* s = x[i].scales + 8 * h + 2 * k;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+        for (int c = 0; c < 4; ++c) {
+          const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 128 * h + 32 * k));
+          const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(k32, yv));
+          sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scv));
+        }
+      }
+    }
+    const float d = h2f(x[i].d);
+    for (int c = 0; c < 4; ++c) acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(yb[c]->d * d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+  }
+  for (int c = 0; c < 4; ++c) y[size_t(c) * ldy] = hsum(acc[c]);
+}
+
+template <void (*Row)(int64_t, const void*, const char*, size_t, float*, size_t)>
+void gemm_rows_x4(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* y, size_t ldy) {
+  for (int r = 0; r < gemm_rows; ++r)
+    Row(n, static_cast<const char*>(w) + size_t(r) * w_stride, static_cast<const char*>(a), a_stride, y + r, ldy);
+}
+
+}  // namespace
+
+void fill_gemm(Kernels& k) noexcept {
+  k.gemm[int(GgmlType::q4_0)] = gemm_2x4<true>;
+  k.gemm[int(GgmlType::q8_0)] = gemm_2x4<false>;
+  k.gemm[int(GgmlType::q4_k)] = gemm_rows_x4<row_k45_x4<false>>;
+  k.gemm[int(GgmlType::q5_k)] = gemm_rows_x4<row_k45_x4<true>>;
+  k.gemm[int(GgmlType::q6_k)] = gemm_rows_x4<row_q6_k_x4>;
+}
+
+}  // namespace fh::kernel::avx2
