@@ -85,6 +85,15 @@ TEST_CASE("writer and reader round-trip metadata of every type and tensors") {
   CHECK(out[32] == doctest::Approx(0.5).epsilon(0.01));
 }
 
+TEST_CASE("GGUF version 2 files read like version 3") {
+  GgufWriter w = small_writer();
+  w.set_version(2);
+  auto f = GgufFile::from_bytes("v2.gguf", w.to_bytes());
+  REQUIRE(f.ok());
+  CHECK((*f)->version() == 2);
+  CHECK((*f)->tensors().size() == 2);
+}
+
 TEST_CASE("a file truncated at any length is refused cleanly") {
   const auto full = small_writer().to_bytes();
   // The last tensor's data ends before the file does (padding); cutting padding is harmless.

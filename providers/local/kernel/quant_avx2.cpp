@@ -61,31 +61,46 @@ float dot_bf16(int64_t n, const void* w, const void* a) {
   return s;
 }
 
-float dot_q4_0(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i off = _mm256_set1_epi8(8);
-  for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-    const __m256i qx = _mm256_sub_epi8(nibbles32(x[i].qs), off);
-    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
-  }
-  return hsum(acc);
+// Two blocks per step with two accumulators: one FMA chain would bound the loop by FMA latency.
+// The four fp16 scales of a step are converted together: lanes (dx0, dy0, dx1, dy1).
+inline __m128 pair_scales(uint16_t dx0, uint16_t dy0, uint16_t dx1, uint16_t dy1) {
+  const __m128 d = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, short(dy1), short(dx1), short(dy0), short(dx0)));
+  return _mm_mul_ps(d, _mm_movehdup_ps(d));  // lane 0: dx0*dy0, lane 2: dx1*dy1
 }
 
-float dot_q8_0(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
+template <bool kQ4>
+float dot_x_q8_0(int64_t n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc);
+  const int64_t nb = n / 32;
+  auto load_w = [&](int64_t i, uint16_t& d) {
+    if constexpr (kQ4) {
+      const auto& b = static_cast<const BlockQ4_0*>(w)[i];
+      d = b.d;
+      return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8));
+    } else {
+      const auto& b = static_cast<const BlockQ8_0*>(w)[i];
+      d = b.d;
+      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+    }
+  };
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    uint16_t d0, d1;
+    const __m256i q0 = load_w(i, d0), q1 = load_w(i + 1, d1);
+    const __m256i p0 = dot_i8(q0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
+    const __m256i p1 = dot_i8(q1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i + 1].qs)));
+    const __m128 dd = pair_scales(d0, y[i].d, d1, y[i + 1].d);
+    acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(dd, dd)), _mm256_cvtepi32_ps(p1), acc1);
   }
-  return hsum(acc);
+  if (i < nb) {
+    uint16_t d0;
+    const __m256i q0 = load_w(i, d0);
+    const __m256i p0 = dot_i8(q0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(d0) * h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 // Shared Q4_K / Q5_K body; Q5 adds a fifth bit from qh. The 12 scale bytes unpack with 32-bit
@@ -300,8 +315,8 @@ bool fill_avx2_kernels(Kernels& k) noexcept {
   k.dot[int(GgmlType::f32)] = dot_f32;
   k.dot[int(GgmlType::f16)] = dot_f16;
   k.dot[int(GgmlType::bf16)] = dot_bf16;
-  k.dot[int(GgmlType::q4_0)] = dot_q4_0;
-  k.dot[int(GgmlType::q8_0)] = dot_q8_0;
+  k.dot[int(GgmlType::q4_0)] = dot_x_q8_0<true>;
+  k.dot[int(GgmlType::q8_0)] = dot_x_q8_0<false>;
   k.dot[int(GgmlType::q4_k)] = dot_k45<false>;
   k.dot[int(GgmlType::q5_k)] = dot_k45<true>;
   k.dot[int(GgmlType::q6_k)] = dot_q6_k;
