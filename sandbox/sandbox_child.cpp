@@ -264,14 +264,19 @@ void child_main(const ChildPlan& p) noexcept {
   // Become the inner uid (mapped to the dedicated host uid) and keep the namespace caps
   // (without this a root daemon's fsuid stays unmapped and tmpfs mkdir fails: EOVERFLOW).
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(p, st_ids);
-  if (setresgid(p.inner_gid, p.inner_gid, p.inner_gid) != 0 || setresuid(p.inner_uid, p.inner_uid, p.inner_uid) != 0)
+  // Raw syscalls, not glibc: the clone3 child inherits glibc's list of the parent's threads, and
+  // glibc's setresuid would broadcast to (and wait forever for) threads that do not exist here.
+  if (syscall(SYS_setresgid, p.inner_gid, p.inner_gid, p.inner_gid) != 0 ||
+      syscall(SYS_setresuid, p.inner_uid, p.inner_uid, p.inner_uid) != 0)
     fail(p, st_ids);
   if (set_caps(true) != 0) fail(p, st_caps);
   // A credential change clears the parent-death signal: set it again.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   setup_root(p);
   if (sethostname("sandbox", 7) != 0) fail(p, st_hostname);
-  pid_t child = fork();
+  // A raw clone, not fork(): glibc's fork takes allocator locks another parent thread may have
+  // held at clone time.
+  pid_t child = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (child < 0) fail(p, st_fork);
   if (child == 0) payload(p);
   // PID 1: reap until the payload exits, report its status, exit. The kernel then kills every

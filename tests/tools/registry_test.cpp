@@ -31,7 +31,8 @@ namespace {
 
 // Result<T> has no default constructor, so completion goes through a void wrapper coroutine.
 asio::awaitable<void> store(asio::awaitable<Result<json>> op, std::optional<Result<json>>& out) {
-  out.emplace(co_await std::move(op));
+  auto r = co_await std::move(op);
+  out.emplace(std::move(r));
 }
 
 template <class Handler = decltype(asio::detached)>
@@ -271,7 +272,7 @@ TEST_CASE("shell.exec does not block the loop, and cancellation kills the sandbo
   auto t0 = std::chrono::steady_clock::now();
   spawn_into(io, (*host)->call("shell.exec", {{"command", "sleep 30"}}, {}), cancelled,
              asio::bind_cancellation_slot(sig.slot(), asio::detached));
-  asio::steady_timer stopper(io, std::chrono::milliseconds(250));
+  asio::steady_timer stopper(io, std::chrono::milliseconds(400));
   stopper.async_wait([&](boost::system::error_code) { sig.emit(asio::cancellation_type::terminal); });
   io.run();
   CHECK(ticks == 10);

@@ -224,7 +224,8 @@ asio::awaitable<Result<json>> Registry::call(std::string_view name_view, json ar
                            "tool call '" + name + "' needs approval (" + verdict.reason + ") and no approver is available",
                            json{{"reason", verdict.reason}, {"subject", verdict.subject.value}});
     ApprovalRequest req{name, args, verdict.call_key, verdict.subject.value, verdict.reason, ctx.call_id};
-    Approval a = co_await approver(std::move(req));
+    auto ask = approver(std::move(req));  // named: GCC 12 mishandles temporaries around co_await
+    Approval a = co_await std::move(ask);
     if (a == Approval::deny)
       co_return make_error(Errc::permission_denied, "tool call '" + name + "' was not approved",
                            json{{"reason", verdict.reason}, {"subject", verdict.subject.value}});
@@ -237,10 +238,16 @@ asio::awaitable<Result<json>> Registry::call(std::string_view name_view, json ar
   // 3. Run under the per-call timeout; the loser of the race is cancelled (a shell call's
   //    sandbox is killed through its cancellation slot).
   using namespace asio::experimental::awaitable_operators;
+  // A cancellation that arrived while we validated or waited for approval must not be lost:
+  // the tool's own coroutine starts with a fresh cancellation state.
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+    co_return make_error(Errc::cancelled, "tool call '" + name + "' was cancelled");
   asio::steady_timer timer(co_await asio::this_coro::executor, entry->def.timeout);
   std::variant<Result<json>, std::monostate> raced{std::monostate{}};
   try {
-    raced = co_await (entry->def.handler(std::move(args), ctx) || timer.async_wait(asio::use_awaitable));
+    auto tool_op = entry->def.handler(std::move(args), ctx);
+    auto timer_op = timer.async_wait(asio::use_awaitable);
+    raced = co_await (std::move(tool_op) || std::move(timer_op));
   } catch (const boost::system::system_error& ex) {
     if (ex.code() == asio::error::operation_aborted)
       co_return make_error(Errc::cancelled, "tool call '" + name + "' was cancelled");

@@ -5,6 +5,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cmath>
@@ -64,6 +65,9 @@ asio::awaitable<Result<json>> exec(ShellOptions o, std::string default_workspace
   spec.limits.wall = std::chrono::milliseconds(static_cast<int64_t>(t * 1000));
   spec.limits.cpu_s = static_cast<uint64_t>(std::ceil(t)) + 1;
 
+  // Cancelled before the run could install its cancel hook: do not start it.
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+    co_return make_error(Errc::cancelled, "shell.exec was cancelled");
   Result<ExecResult> r = co_await async_run(o.sandbox, std::move(spec), asio::use_awaitable);
   if (!r) co_return r.error();
   if (r->cancelled) co_return make_error(Errc::cancelled, "shell.exec was cancelled");

@@ -34,11 +34,19 @@ void print(const char* name, const Stats& s, int n) {
               s.median_ms, s.p90_ms, s.min_ms);
 }
 
+// Named locals, not temporaries, around co_await: GCC 12 double-destroys some temporaries of
+// a co_await full-expression.
+asio::awaitable<void> store(fh::tools::Registry& reg, std::string tool, fh::json args,
+                            std::optional<fh::Result<fh::json>>& out) {
+  fh::api::ToolCallContext ctx;
+  auto op = reg.call(tool, std::move(args), std::move(ctx));
+  auto r = co_await std::move(op);
+  out.emplace(std::move(r));
+}
+
 fh::Result<fh::json> call(fh::tools::Registry& reg, asio::io_context& io, const char* tool, fh::json args) {
   std::optional<fh::Result<fh::json>> out;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { out.emplace(co_await reg.call(tool, std::move(args), {})); },
-      asio::detached);
+  asio::co_spawn(io, store(reg, tool, std::move(args), out), asio::detached);
   io.restart();
   io.run();
   return std::move(*out);
