@@ -119,12 +119,18 @@ void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float
 
 void row_q6_k_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float* y, size_t ldy) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < n / 256; ++i) {
     const BlockQ8_K* yb[4];
     for (int c = 0; c < 4; ++c) yb[c] = reinterpret_cast<const BlockQ8_K*>(ab + size_t(c) * a_stride) + i;
-    __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    // q6 is stored +32: subtract 32 * sum_g sc_g * bsum_g per token.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    __m256i sumi[4];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->bsums));
+      sumi[c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
+    }
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = x[i].ql + 64 * h;
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
@@ -138,7 +144,7 @@ void row_q6_k_x4(int64_t n, const void* w, const char* ab, size_t a_stride, floa
         const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
         for (int c = 0; c < 4; ++c) {
           const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 128 * h + 32 * k));
-          const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(k32, yv));
+          const __m256i p = _mm256_maddubs_epi16(q, yv);
           sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scv));
         }
       }
