@@ -252,6 +252,25 @@ TEST_CASE("Vocab::piece decodes SentencePiece pieces, byte tokens and GPT-2 byte
   CHECK(g.piece(1) == "\n");
 }
 
+TEST_CASE("decoding with repacked Q4_0 / Q8_0 rows equals decoding from the mapped file") {
+  for (const char* mix : {"Q4_0", "Q8_0"}) {
+    CAPTURE(mix);
+    ModelSpec spec;
+    spec.n_embd = 256, spec.n_ff = 512, spec.n_head = 4, spec.n_head_kv = 2;
+    REQUIRE(apply_mix(spec, mix));
+    TempModel tm(spec, std::string("repack") + mix);
+    LoadOptions plain;
+    plain.repack = false;
+    auto unpacked = Model::load(tm.path, plain);
+    REQUIRE(unpacked.ok());
+    CHECK(tm.model->layers()[0].wq.packed != nullptr);
+    CHECK((*unpacked)->layers()[0].wq.packed == nullptr);
+    const auto a = last_logits(tm.model, prompt13, 2, true);
+    const auto b = last_logits(*unpacked, prompt13, 2, true);
+    CHECK(max_rel_diff(a, b) < 1e-4);
+  }
+}
+
 TEST_CASE("multi-threaded evaluation (matmul and attention split over the pool) equals one thread") {
   ModelSpec spec;
   spec.n_embd = 256, spec.n_ff = 512, spec.n_head = 4, spec.n_head_kv = 2, spec.n_layer = 2;

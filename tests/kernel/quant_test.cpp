@@ -225,3 +225,29 @@ TEST_CASE("GEMM tiles equal single dot products") {
       }
   }
 }
+
+TEST_CASE("interleaved Q4_0 / Q8_0 decode kernels equal four single-row dots") {
+  for (GgmlType t : {GgmlType::q4_0, GgmlType::q8_0}) {
+    const std::string tname = type_traits(t)->name;
+    CAPTURE(tname);
+    const int64_t n = 32 * 13;
+    std::vector<uint8_t> rows;
+    for (int r = 0; r < 4; ++r) {
+      const auto q = quantize(t, random_floats(static_cast<size_t>(n), 400 + uint32_t(r), r == 2 ? 30.f : 1.f));
+      rows.insert(rows.end(), q.begin(), q.end());
+    }
+    const size_t stride = rows.size() / 4;
+    std::vector<uint8_t> packed(rows.size());
+    REQUIRE(ref::repack_x4(t, rows.data(), stride, packed.data(), n));
+    const auto a = quantize(GgmlType::q8_0, random_floats(static_cast<size_t>(n), 500));
+    float ref_out[4], simd_out[4];
+    (t == GgmlType::q4_0 ? ref::gemv_q4_0x4 : ref::gemv_q8_0x4)(n, packed.data(), a.data(), ref_out);
+    kernels().gemv_x4[int(t)](n, packed.data(), a.data(), simd_out);
+    for (int r = 0; r < 4; ++r) {
+      const float want = ref::vec_dot(t, n, rows.data() + size_t(r) * stride, a.data());
+      CHECK(ref_out[r] == doctest::Approx(want).epsilon(1e-5));
+      CHECK(simd_out[r] == doctest::Approx(want).epsilon(1e-4));
+    }
+  }
+  CHECK(!ref::repack_x4(GgmlType::q4_k, nullptr, 0, nullptr, 256));
+}

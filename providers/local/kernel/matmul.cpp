@@ -72,6 +72,11 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
         return s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
                       : static_cast<const void*>(x + t * in);
       };
+      if (T == 1 && w.packed && k.gemv_x4[int(w.type)]) {  // decode over interleaved rows (r0 % 4 == 0)
+        for (int64_t r = r0; r < r1; r += 4)
+          k.gemv_x4[int(w.type)](in, w.packed + size_t(r / 4) * 4 * w.row_bytes, act(0), y + r);
+        continue;
+      }
       for (int64_t t0 = 0; t0 < T; t0 += token_block) {
         const int64_t t1 = std::min(T, t0 + token_block);
         int64_t r = r0;

@@ -98,7 +98,16 @@ std::string Vocab::piece(int32_t id) const {
   return out;
 }
 
-Expected<std::shared_ptr<const Model>> Model::load(const std::string& path) {
+void Model::repack(Mat& m) {
+  if ((m.type != GgmlType::q4_0 && m.type != GgmlType::q8_0) || m.out % 4 != 0 || !m.data) return;
+  std::vector<uint8_t> buf(m.row_bytes * size_t(m.out));
+  for (int64_t r = 0; r < m.out; r += 4)
+    ref::repack_x4(m.type, m.data + size_t(r) * m.row_bytes, m.row_bytes, buf.data() + size_t(r) * m.row_bytes, m.in);
+  m.packed = buf.data();
+  packed_.push_back(std::move(buf));
+}
+
+Expected<std::shared_ptr<const Model>> Model::load(const std::string& path, const LoadOptions& opt) {
   auto file = GgufFile::open(path);
   if (!file) return file.error();
   std::shared_ptr<Model> m(new Model());
@@ -187,6 +196,11 @@ Expected<std::shared_ptr<const Model>> Model::load(const std::string& path) {
     w.w_down = L.mat(p + "ffn_down.weight", F, E);
   }
   if (!L.err.empty()) return f.error(L.err);
+  if (opt.repack) {
+    m->repack(m->output_);
+    for (LayerWeights& w : m->layers_)
+      for (Mat* x : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) m->repack(*x);
+  }
 
   // Vocabulary (optional: a model without one can still be driven by token ids).
   Vocab& vb = m->vocab_;

@@ -47,9 +47,15 @@ struct Vocab {
   std::string piece(int32_t id) const;
 };
 
+struct LoadOptions {
+  // Copy Q4_0 / Q8_0 matrices into a 4-row interleaved layout for decoding (costs their size in RAM
+  // and load time; prompt processing keeps using the mapped file).
+  bool repack = true;
+};
+
 class Model {
  public:
-  static Expected<std::shared_ptr<const Model>> load(const std::string& path);
+  static Expected<std::shared_ptr<const Model>> load(const std::string& path, const LoadOptions& opt = {});
 
   const HParams& hparams() const { return hp_; }
   const Vocab& vocab() const { return vocab_; }
@@ -70,6 +76,8 @@ class Model {
   Mat token_embd_, output_;
   std::vector<float> output_norm_, rope_factors_;
   std::vector<LayerWeights> layers_;
+  std::vector<std::vector<uint8_t>> packed_;  // owned interleaved copies (Mat::packed)
+  void repack(Mat& m);
 };
 
 }  // namespace fh::kernel

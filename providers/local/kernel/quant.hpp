@@ -25,7 +25,12 @@ struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128
 struct BlockQ5_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; };
 struct BlockQ6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; };
 struct BlockQ8_K { float d; int8_t qs[256]; int16_t bsums[16]; };
+// Four Q4_0 rows interleaved block by block (decode layout, made at load): one memory stream
+// serves four rows, and their four scales convert in one instruction.
+struct BlockQ4_0x4 { uint16_t d[4]; uint8_t qs[4][16]; };
+struct BlockQ8_0x4 { uint16_t d[4]; int8_t qs[4][32]; };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ4_0x4) == 72 && sizeof(BlockQ8_0x4) == 136);
 static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 struct TypeTraits {
@@ -54,6 +59,12 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
 // dot(weight row of type t, activation row already in type_traits(t)->vec_dot)
 float vec_dot(GgmlType t, int64_t n, const void* w, const void* act);
+// Interleaves 4 rows of n elements (row stride `stride` bytes) of a Q4_0 or Q8_0 matrix into
+// n/32 BlockQ4_0x4 / BlockQ8_0x4; returns false for other types.
+bool repack_x4(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n);
+// The 4 dots of an interleaved group against one Q8_0 activation row.
+void gemv_q4_0x4(int64_t n, const void* group, const void* act, float* out);
+void gemv_q8_0x4(int64_t n, const void* group, const void* act, float* out);
 }  // namespace ref
 
 // The kernels in use, chosen at run time. Function pointers so the matmul loop pays one
@@ -78,6 +89,8 @@ struct Kernels {
   Dot4Fn dot4[32] = {};          // optional multi-row kernels (nullptr: use dot)
   GemmFn gemm[32] = {};          // optional tiles for batches (nullptr: use dot4 / dot)
   void (*axpy)(int64_t n, float a, const float* x, float* y) = nullptr;  // y += a * x
+  // Decode over 4 interleaved rows (see repack_x4), indexed by GgmlType code; nullptr: none.
+  void (*gemv_x4[32])(int64_t n, const void* group, const void* act, float* out) = {};
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
   DequantFn dequantize[32] = {};
 };

@@ -302,6 +302,45 @@ void dot4_q8_0(int64_t n, const void* w, size_t stride, const void* a, float* ou
   for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
 }
 
+// Decode over 4 interleaved Q4_0 rows: one activation load and one scale conversion per 4 rows,
+// four independent FMA chains.
+void gemv_q4_0x4(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ4_0x4*>(group);
+  const auto* y = static_cast<const BlockQ8_0*>(act);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const __m256i off = _mm256_set1_epi8(8);
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g[i].d))),
+                                 _mm_set1_ps(h2f(y[i].d)));
+    const __m256 d8 = _mm256_castps128_ps256(d4);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i qx = _mm256_sub_epi8(nibbles32(g[i].qs[r]), off);
+      const __m256 dr = _mm256_permutevar8x32_ps(d8, _mm256_set1_epi32(r));
+      acc[r] = _mm256_fmadd_ps(dr, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
+}
+
+void gemv_q8_0x4(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ8_0x4*>(group);
+  const auto* y = static_cast<const BlockQ8_0*>(act);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g[i].d))),
+                                 _mm_set1_ps(h2f(y[i].d)));
+    const __m256 d8 = _mm256_castps128_ps256(d4);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[i].qs[r]));
+      const __m256 dr = _mm256_permutevar8x32_ps(d8, _mm256_set1_epi32(r));
+      acc[r] = _mm256_fmadd_ps(dr, _mm256_cvtepi32_ps(dot_i8(qx, qy)), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
+}
+
 void axpy(int64_t n, float a, const float* x, float* y) {
   const __m256 av = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -313,6 +352,8 @@ void axpy(int64_t n, float a, const float* x, float* y) {
 
 bool fill_avx2_kernels(Kernels& k) noexcept {
   k.axpy = axpy;
+  k.gemv_x4[int(GgmlType::q4_0)] = gemv_q4_0x4;
+  k.gemv_x4[int(GgmlType::q8_0)] = gemv_q8_0x4;
   avx2::fill_gemm(k);
   k.isa = Isa::avx2;
   k.dot[int(GgmlType::f32)] = dot_f32;

@@ -50,6 +50,8 @@ Kernels make_scalar() {
   k.dot[int(GgmlType::f32)] = dot_f32_scalar;
   k.dot[int(GgmlType::q8_k)] = nullptr;
   k.axpy = axpy_scalar;
+  k.gemv_x4[int(GgmlType::q4_0)] = ref::gemv_q4_0x4;
+  k.gemv_x4[int(GgmlType::q8_0)] = ref::gemv_q8_0x4;
   return k;
 }
 

@@ -343,4 +343,58 @@ float vec_dot(GgmlType t, int64_t n, const void* w, const void* act) {
   return 0;
 }
 
+bool repack_x4(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n) {
+  const char* src = static_cast<const char*>(rows);
+  if (t == GgmlType::q4_0) {
+    auto* out = static_cast<BlockQ4_0x4*>(dst);
+    for (int64_t i = 0; i < n / 32; ++i)
+      for (int r = 0; r < 4; ++r) {
+        const auto& b = reinterpret_cast<const BlockQ4_0*>(src + size_t(r) * stride)[i];
+        out[i].d[r] = b.d;
+        std::memcpy(out[i].qs[r], b.qs, 16);
+      }
+    return true;
+  }
+  if (t == GgmlType::q8_0) {
+    auto* out = static_cast<BlockQ8_0x4*>(dst);
+    for (int64_t i = 0; i < n / 32; ++i)
+      for (int r = 0; r < 4; ++r) {
+        const auto& b = reinterpret_cast<const BlockQ8_0*>(src + size_t(r) * stride)[i];
+        out[i].d[r] = b.d;
+        std::memcpy(out[i].qs[r], b.qs, 32);
+      }
+    return true;
+  }
+  return false;
+}
+
+void gemv_q8_0x4(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ8_0x4*>(group);
+  const auto* a = static_cast<const BlockQ8_0*>(act);
+  for (int r = 0; r < 4; ++r) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; ++i) {
+      int sumi = 0;
+      for (int j = 0; j < 32; ++j) sumi += g[i].qs[r][j] * a[i].qs[j];
+      s += fp16_to_f32(g[i].d[r]) * fp16_to_f32(a[i].d) * float(sumi);
+    }
+    out[r] = s;
+  }
+}
+
+void gemv_q4_0x4(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ4_0x4*>(group);
+  const auto* a = static_cast<const BlockQ8_0*>(act);
+  for (int r = 0; r < 4; ++r) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; ++i) {
+      int sumi = 0;
+      for (int j = 0; j < 16; ++j)
+        sumi += ((g[i].qs[r][j] & 0xF) - 8) * a[i].qs[j] + ((g[i].qs[r][j] >> 4) - 8) * a[i].qs[j + 16];
+      s += fp16_to_f32(g[i].d[r]) * fp16_to_f32(a[i].d) * float(sumi);
+    }
+    out[r] = s;
+  }
+}
+
 }  // namespace fh::kernel::ref
