@@ -13,6 +13,10 @@ Result<std::shared_ptr<Registry>> make_builtin_host(Options o) {
   for (auto& def : fs::tool_defs(o.fs, o.workspace))
     if (auto r = reg->add(std::move(def)); !r) return r.error();
   if (auto r = reg->add(time::tool_def()); !r) return r.error();
+#ifdef FH_HAVE_HTTP_FETCH
+  if (o.enable_fetch)
+    if (auto r = reg->add(http::tool_def(o.fetch)); !r) return r.error();
+#endif
   if (o.enable_shell) {
     auto sb = sandbox::ProcSandbox::make(o.sandbox);
     if (!sb) return sb.error();

@@ -14,6 +14,7 @@
 #include "sandbox/proc_sandbox.hpp"
 #include "sandbox/redactor.hpp"
 #include "tools/fs/fs_tools.hpp"
+#include "tools/http/fetch_tool.hpp"
 #include "tools/registry/registry.hpp"
 
 namespace fh::tools {
@@ -26,6 +27,8 @@ struct Options {
   double shell_default_timeout_s = 60;
   double shell_max_timeout_s = 600;
   fs::FsOptions fs;
+  bool enable_fetch = true;               // http.fetch (when built with providers/http)
+  http::FetchOptions fetch;
   // From the user's config only (PermissionEngine::from_file / from_json); unset = defaults
   // (fs.read, fs.list, time.now allowed; everything else asks).
   std::optional<sandbox::PermissionEngine> permissions;
@@ -33,8 +36,8 @@ struct Options {
   std::shared_ptr<const sandbox::Redactor> redactor;
 };
 
-// Builds a registry holding fs.read, fs.write, fs.list, fs.edit, time.now and (when enabled and
-// the sandbox is available at the requested level) shell.exec. A sandbox the host cannot
+// Builds a registry holding fs.read, fs.write, fs.list, fs.edit, time.now, http.fetch and (when
+// enabled and the sandbox is available at the requested level) shell.exec. A sandbox the host cannot
 // provide is an Error (permission_denied), never a silently weaker shell.
 Result<std::shared_ptr<Registry>> make_builtin_host(Options o);
 

@@ -208,7 +208,7 @@ TEST_CASE("builtin host: the tool set, fs tools through the registry, time.now")
   REQUIRE_MESSAGE(host.ok(), (host.ok() ? "" : host.error().message));
   std::vector<std::string> names;
   for (const auto& s : (*host)->list()) names.push_back(s.name);
-  CHECK(names == std::vector<std::string>{"fs.edit", "fs.list", "fs.read", "fs.write", "shell.exec", "time.now"});
+  CHECK(names == std::vector<std::string>{"fs.edit", "fs.list", "fs.read", "fs.write", "http.fetch", "shell.exec", "time.now"});
   CHECK(call(*host, "fs.write", {{"path", "n.txt"}, {"content", "note"}}).ok());
   CHECK(call(*host, "fs.read", {{"path", "n.txt"}}).value() == json{{"content", "note"}});
   auto bad = call(*host, "fs.read", {{"path", 7}});

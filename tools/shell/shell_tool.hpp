@@ -32,7 +32,4 @@ ToolDef tool_def(ShellOptions o, std::string default_workspace);
 boost::asio::awaitable<Result<sandbox::ExecResult>> run_async(std::shared_ptr<const sandbox::ProcSandbox> sb,
                                                               sandbox::ExecSpec spec);
 
-// Replaces invalid UTF-8 with U+FFFD so output can travel as JSON text.
-std::string to_valid_utf8(std::string_view s);
-
 }  // namespace fh::tools::shell
