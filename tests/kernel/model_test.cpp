@@ -252,8 +252,8 @@ TEST_CASE("Vocab::piece decodes SentencePiece pieces, byte tokens and GPT-2 byte
   CHECK(g.piece(1) == "\n");
 }
 
-TEST_CASE("decoding with repacked Q4_0 / Q8_0 rows equals decoding from the mapped file") {
-  for (const char* mix : {"Q4_0", "Q8_0"}) {
+TEST_CASE("decoding with repacked (4-row interleaved) matrices equals decoding from the mapped file") {
+  for (const char* mix : {"Q4_0", "Q8_0", "Q4_K_M", "Q5_K_M"}) {
     CAPTURE(mix);
     ModelSpec spec;
     spec.n_embd = 256, spec.n_ff = 512, spec.n_head = 4, spec.n_head_kv = 2;

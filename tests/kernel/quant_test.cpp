@@ -249,5 +249,35 @@ TEST_CASE("interleaved Q4_0 / Q8_0 decode kernels equal four single-row dots") {
       CHECK(simd_out[r] == doctest::Approx(want).epsilon(1e-4));
     }
   }
-  CHECK(!ref::repack_x4(GgmlType::q4_k, nullptr, 0, nullptr, 256));
+  CHECK(!ref::repack_x4(GgmlType::f16, nullptr, 0, nullptr, 256));
+}
+
+TEST_CASE("interleaved K-quant decode kernels equal four single-row dots") {
+  for (GgmlType t : {GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
+    const std::string tname = type_traits(t)->name;
+    CAPTURE(tname);
+    const int64_t n = 256 * 5;
+    std::vector<uint8_t> rows;
+    for (int r = 0; r < 4; ++r) {
+      const auto q = quantize(t, random_floats(static_cast<size_t>(n), 600 + uint32_t(r), r == 1 ? 20.f : 1.f));
+      rows.insert(rows.end(), q.begin(), q.end());
+    }
+    const size_t stride = rows.size() / 4;
+    std::vector<uint8_t> packed(rows.size());
+    REQUIRE(ref::repack_x4(t, rows.data(), stride, packed.data(), n));
+    const auto a = quantize(GgmlType::q8_k, random_floats(static_cast<size_t>(n), 700));
+    float ref_out[4], simd_out[4];
+    ref::gemv_kx4(t, n, packed.data(), a.data(), ref_out);
+    kernels().gemv_x4[int(t)](n, packed.data(), a.data(), simd_out);
+    for (int r = 0; r < 4; ++r) {
+      const float want = ref::vec_dot(t, n, rows.data() + size_t(r) * stride, a.data());
+      std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+      ref::dequantize_row(t, rows.data() + size_t(r) * stride, wf.data(), n);
+      ref::dequantize_row(GgmlType::q8_k, a.data(), af.data(), n);
+      double mag = 0;
+      for (size_t i = 0; i < wf.size(); ++i) mag += std::fabs(double(wf[i]) * af[i]);
+      CHECK(std::fabs(ref_out[r] - want) <= 2e-5 * mag + 1e-6);
+      CHECK(std::fabs(simd_out[r] - want) <= 2e-5 * mag + 1e-6);
+    }
+  }
 }

@@ -21,7 +21,7 @@ struct Mat {
   GgmlType type = GgmlType::f32;
   int64_t in = 0, out = 0;
   size_t row_bytes = 0;
-  const uint8_t* packed = nullptr;  // Q4_0/Q8_0: rows interleaved by 4 (repack_x4), for decode
+  const uint8_t* packed = nullptr;  // quantized: rows interleaved by 4 (repack_x4), for decode
 };
 
 // One product of a batched call: y[t * w.out + o] = dot(W row o, x row t).

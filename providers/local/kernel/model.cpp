@@ -99,7 +99,7 @@ std::string Vocab::piece(int32_t id) const {
 }
 
 void Model::repack(Mat& m) {
-  if ((m.type != GgmlType::q4_0 && m.type != GgmlType::q8_0) || m.out % 4 != 0 || !m.data) return;
+  if (m.type == GgmlType::f32 || m.type == GgmlType::f16 || m.type == GgmlType::bf16 || m.out % 4 != 0 || !m.data) return;
   std::vector<uint8_t> buf(m.row_bytes * size_t(m.out));
   for (int64_t r = 0; r < m.out; r += 4)
     ref::repack_x4(m.type, m.data + size_t(r) * m.row_bytes, m.row_bytes, buf.data() + size_t(r) * m.row_bytes, m.in);

@@ -48,7 +48,7 @@ struct Vocab {
 };
 
 struct LoadOptions {
-  // Copy Q4_0 / Q8_0 matrices into a 4-row interleaved layout for decoding (costs their size in RAM
+  // Copy quantized matrices into a 4-row interleaved layout for decoding (costs their size in RAM
   // and load time; prompt processing keeps using the mapped file).
   bool repack = true;
 };

@@ -59,12 +59,14 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
 // dot(weight row of type t, activation row already in type_traits(t)->vec_dot)
 float vec_dot(GgmlType t, int64_t n, const void* w, const void* act);
-// Interleaves 4 rows of n elements (row stride `stride` bytes) of a Q4_0 or Q8_0 matrix into
-// n/32 BlockQ4_0x4 / BlockQ8_0x4; returns false for other types.
+// Interleaves 4 rows of n elements (row stride `stride` bytes): Q4_0 / Q8_0 into n/32
+// BlockQ4_0x4 / BlockQ8_0x4, K-quants as the 4 rows' super-blocks side by side; returns false
+// for other types.
 bool repack_x4(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n);
 // The 4 dots of an interleaved group against one Q8_0 activation row.
 void gemv_q4_0x4(int64_t n, const void* group, const void* act, float* out);
 void gemv_q8_0x4(int64_t n, const void* group, const void* act, float* out);
+void gemv_kx4(GgmlType t, int64_t n, const void* group, const void* act, float* out);  // Q8_K act
 }  // namespace ref
 
 // The kernels in use, chosen at run time. Function pointers so the matmul loop pays one

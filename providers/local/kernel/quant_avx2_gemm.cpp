@@ -1,7 +1,8 @@
 // AVX2 register-blocked tiles for prompt processing (a batch of tokens): each unpacked weight
-// block is reused for 4 tokens. Compiled with -mavx2 -mfma -mf16c; installed by
+// block is reused for 4 tokens; and the K-quant decode kernels over 4 interleaved rows. Compiled with -mavx2 -mfma -mf16c; installed by
 // fill_avx2_kernels() only when the CPU has those features.
 #include <cstring>
+#include <type_traits>
 
 #include "providers/local/kernel/avx2_common.hpp"
 
@@ -161,9 +162,92 @@ void gemm_rows_x4(int64_t n, const void* w, size_t w_stride, const void* a, size
     Row(n, static_cast<const char*>(w) + size_t(r) * w_stride, static_cast<const char*>(a), a_stride, y + r, ldy);
 }
 
+// Decode over 4 interleaved rows of Q4_K / Q5_K: the activation super-block (quants and block
+// sums) is loaded once for the 4 rows; each row keeps its own accumulator chain.
+template <bool kQ5>
+void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
+  using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  const auto* g = static_cast<const Block*>(group);
+  const auto* y = static_cast<const BlockQ8_K*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float acc_m[4] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8)));
+    for (int r = 0; r < 4; ++r) {
+      const Block& b = g[4 * i + r];
+      uint32_t u[3];
+      std::memcpy(u, b.scales, 12);
+      const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+      const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+      const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+      uint8_t sc[8];
+      std::memcpy(sc, &sc_lo, 4);
+      std::memcpy(sc + 4, &sc_hi, 4);
+      const __m128i pm = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo))));
+      __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+      acc_m[r] += y[i].d * h2f(b.dmin) * float(_mm_cvtsi128_si32(t));
+      __m256i hbits = _mm256_setzero_si256();
+      if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+      __m256i sumi = _mm256_setzero_si256();
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
+        __m256i lo = _mm256_and_si256(q, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if constexpr (kQ5) {
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
+        }
+        const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * k));
+        const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * k + 32));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * k])),
+                                                       _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * k + 1]))));
+      }
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(b.d)), _mm256_cvtepi32_ps(sumi), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) - acc_m[r];
+}
+
+void gemv_q6_k_x4(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ6_K*>(group);
+  const auto* y = static_cast<const BlockQ8_K*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+    for (int r = 0; r < 4; ++r) {
+      const BlockQ6_K& b = g[4 * i + r];
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+      __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
+      for (int h = 0; h < 2; ++h) {
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
+        for (int k = 0; k < 4; ++k) {
+          const __m256i q = _mm256_or_si256(low[k], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
+          const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * k));
+          const int8_t* s = b.scales + 8 * h + 2 * k;
+          const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scv));
+        }
+      }
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(b.d)), _mm256_cvtepi32_ps(sumi), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
+}
+
 }  // namespace
 
 void fill_gemm(Kernels& k) noexcept {
+  k.gemv_x4[int(GgmlType::q4_k)] = gemv_k45_x4<false>;
+  k.gemv_x4[int(GgmlType::q5_k)] = gemv_k45_x4<true>;
+  k.gemv_x4[int(GgmlType::q6_k)] = gemv_q6_k_x4;
   k.gemm[int(GgmlType::q4_0)] = gemm_2x4<true>;
   k.gemm[int(GgmlType::q8_0)] = gemm_2x4<false>;
   k.gemm[int(GgmlType::q4_k)] = gemm_rows_x4<row_k45_x4<false>>;

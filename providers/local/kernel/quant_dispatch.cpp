@@ -18,6 +18,8 @@ constexpr TypeTraits traits_q6_k{"Q6_K", 256, 210, GgmlType::q8_k};
 constexpr TypeTraits traits_q8_k{"Q8_K", 256, 292, GgmlType::q8_k};
 
 template <GgmlType T>
+void ref_gemv_kx4(int64_t n, const void* g, const void* a, float* out) { ref::gemv_kx4(T, n, g, a, out); }
+template <GgmlType T>
 float ref_dot(int64_t n, const void* w, const void* a) { return ref::vec_dot(T, n, w, a); }
 template <GgmlType T>
 void ref_quant(const float* x, void* y, int64_t n) { ref::quantize_row(T, x, y, n); }
@@ -52,6 +54,9 @@ Kernels make_scalar() {
   k.axpy = axpy_scalar;
   k.gemv_x4[int(GgmlType::q4_0)] = ref::gemv_q4_0x4;
   k.gemv_x4[int(GgmlType::q8_0)] = ref::gemv_q8_0x4;
+  k.gemv_x4[int(GgmlType::q4_k)] = ref_gemv_kx4<GgmlType::q4_k>;
+  k.gemv_x4[int(GgmlType::q5_k)] = ref_gemv_kx4<GgmlType::q5_k>;
+  k.gemv_x4[int(GgmlType::q6_k)] = ref_gemv_kx4<GgmlType::q6_k>;
   return k;
 }
 

@@ -365,7 +365,26 @@ bool repack_x4(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n
       }
     return true;
   }
+  if (t == GgmlType::q4_k || t == GgmlType::q5_k || t == GgmlType::q6_k) {
+    // Super-blocks of the 4 rows side by side: group block i = [row0 i, row1 i, row2 i, row3 i].
+    const size_t bs = size_t(type_traits(t)->bytes);
+    char* out = static_cast<char*>(dst);
+    for (int64_t i = 0; i < n / 256; ++i)
+      for (int r = 0; r < 4; ++r) std::memcpy(out + (size_t(i) * 4 + size_t(r)) * bs, src + size_t(r) * stride + size_t(i) * bs, bs);
+    return true;
+  }
   return false;
+}
+
+void gemv_kx4(GgmlType t, int64_t n, const void* group, const void* act, float* out) {
+  const size_t bs = size_t(type_traits(t)->bytes);
+  const char* g = static_cast<const char*>(group);
+  for (int r = 0; r < 4; ++r) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 256; ++i)
+      s += vec_dot(t, 256, g + (size_t(i) * 4 + size_t(r)) * bs, static_cast<const BlockQ8_K*>(act) + i);
+    out[r] = s;
+  }
 }
 
 void gemv_q8_0x4(int64_t n, const void* group, const void* act, float* out) {
