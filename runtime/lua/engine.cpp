@@ -25,7 +25,8 @@ struct Engine::Branch {
   int status = LUA_OK;  // lua_resume status on error
   int nres = 0;         // results left on co's stack when ok
   bool cancel_requested = false;
-  asio::cancellation_signal signal;
+  // Shared with the driver's completion handler, which outlives this Branch's map entry.
+  std::shared_ptr<asio::cancellation_signal> signal = std::make_shared<asio::cancellation_signal>();
   std::vector<exec::Event*> watchers;
 };
 
@@ -45,6 +46,7 @@ int protected_push(lua_State* L) {
   auto* p = static_cast<Pusher*>(lua_touserdata(L, 1));
   lua_settop(L, 0);
   int n = (*p)(L);
+  luaL_checkstack(L, 1, "too many results");
   lua_pushboolean(L, n >= 0);
   lua_insert(L, 1);
   return lua_gettop(L);
@@ -150,7 +152,7 @@ void Engine::cancel_branch(Branch* b) {
   if (b->state == Branch::State::ok || b->state == Branch::State::error || b->state == Branch::State::cancelled)
     return;
   b->cancel_requested = true;
-  b->signal.emit(asio::cancellation_type::terminal);
+  b->signal->emit(asio::cancellation_type::terminal);
 }
 
 int Engine::yield(lua_State* L, Effect effect) {
@@ -176,7 +178,8 @@ int Engine::spawn_branch(lua_State* L, int idx) {
   lua_xmove(L, b->co, 1);
   Branch* raw = b.get();
   branches_.emplace(raw->id, std::move(b));
-  asio::co_spawn(ex_, drive(shared_from_this(), raw), asio::bind_cancellation_slot(raw->signal.slot(), asio::detached));
+  asio::co_spawn(ex_, drive(shared_from_this(), raw),
+                 asio::bind_cancellation_slot(raw->signal->slot(), [sig = raw->signal](std::exception_ptr) {}));
   return raw->id;
 }
 
@@ -321,9 +324,14 @@ Effect Engine::join_effect(std::vector<int> ids, bool single) {
     co_await wait_branches(ids, !single);
     std::vector<Branch*> bs;
     for (int id : ids) bs.push_back(branches_.at(id).get());
-    // the first error (in argument order) wins
+    // the first error (in argument order) wins; a branch cancelled because of it is not an error
+    Branch* failed = nullptr;
+    for (auto* b : bs)
+      if (!failed && b->state == Branch::State::error) failed = b;
+    for (auto* b : bs)
+      if (!failed && b->state == Branch::State::cancelled) failed = b;
     for (auto* b : bs) {
-      if (b->state == Branch::State::error || b->state == Branch::State::cancelled) {
+      if (b == failed) {
         bool cancelled = b->state == Branch::State::cancelled;
         std::vector<int> release = ids;
         co_return [this, b, cancelled, release](lua_State* L) {
@@ -343,6 +351,7 @@ Effect Engine::join_effect(std::vector<int> ids, bool single) {
       }
     }
     co_return [this, bs, ids, single](lua_State* L) {
+      luaL_checkstack(L, static_cast<int>(bs.size()) + 2, "too many results");
       int n = 0;
       for (auto* b : bs) {
         if (single) {
@@ -415,17 +424,17 @@ asio::awaitable<Outcome> Engine::run(json input) {
   }
 
   // Deadline watchdog: a timer that kills the run when it fires.
-  // (on the heap: GCC 12 cannot keep this type in a coroutine frame)
-  auto watchdog_stop = std::make_unique<asio::cancellation_signal>();
+  // Shared with the watchdog: its frame clears the slot after this function may have returned.
+  auto watchdog_stop = std::make_shared<asio::cancellation_signal>();
   if (limits_.deadline.count() > 0) {
     asio::co_spawn(
         ex_,
-        [self]() -> asio::awaitable<void> {
+        [self, watchdog_stop]() -> asio::awaitable<void> {
           asio::steady_timer t(self->ex_, self->deadline_at_);
           auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
           if (!ec) self->kill(Kill::deadline);
         },
-        asio::bind_cancellation_slot(watchdog_stop->slot(), asio::detached));
+        asio::bind_cancellation_slot(watchdog_stop->slot(), [watchdog_stop](std::exception_ptr) {}));
   }
 
   std::vector<int> main_only(1, main->id);  // (no braced list: GCC 12 coroutine bug)

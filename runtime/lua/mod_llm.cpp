@@ -243,7 +243,7 @@ int l_llm_stream(lua_State* L) {
         st->ready.notify();
         self->remove_canceller(canceller);
       },
-      asio::bind_cancellation_slot(st->stop.slot(), asio::detached));
+      asio::bind_cancellation_slot(st->stop.slot(), [st](std::exception_ptr) {}));
   return 1;
 }
 }  // namespace

@@ -122,7 +122,7 @@ function agent.run(opts)
                             max_tokens = opts.max_tokens}
     if not r then return nil, err end
     add_usage(usage, r.usage)
-    if r.cost_usd then cost = (cost or 0) + r.cost_usd end
+    if type(r.cost_usd) == "number" then cost = (cost or 0) + r.cost_usd end
     messages[#messages + 1] = {role = "assistant", content = r.text, tool_calls = r.tool_calls}
     local calls = r.tool_calls or {}
     if #calls == 0 then
@@ -148,7 +148,8 @@ function agent.run(opts)
       if res ~= nil then
         content = type(res) == "string" and res or json_encode(res)
       else
-        content = json_encode({error = {code = type(e) == "table" and e.code or "error", message = tostring(e)}})
+        local is_t = type(e) == "table"
+        content = json_encode({error = {code = is_t and e.code or "error", message = is_t and e.message or tostring(e)}})
       end
       messages[#messages + 1] = {role = "tool", tool_call_id = c.id, name = c.name, content = content}
     end

@@ -1,0 +1,233 @@
+// Plan semantics: yield/resume, parallel branches, errors, cancellation, streaming, goldens.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "runtime/api/tool.hpp"
+#include "tests/runtime/support.hpp"
+
+using fh::json;
+using fh::test::PlanOptions;
+using fh::test::run_plan;
+using S = fh::plan::RunResult::Status;
+namespace fs = std::filesystem;
+
+TEST_CASE("the input is both ... and the global input; the return value is the output") {
+  PlanOptions o;
+  o.input = {{"n", 2}};
+  auto r = run_plan("local a = ... return {dots = a.n, global = input.n}", o);
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output == json{{"dots", 2}, {"global", 2}});
+  CHECK(r.events.front()["type"] == "run_started");
+  CHECK(r.events.back()["type"] == "run_finished");
+}
+
+TEST_CASE("a non-serialisable return value fails clearly") {
+  auto r = run_plan("return {f = print}");
+  CHECK(r.result.status == S::failed);
+  CHECK(r.result.message.find("not JSON-serialisable") != std::string::npos);
+}
+
+TEST_CASE("task.all returns results in argument order, not completion order") {
+  auto r = run_plan(R"(
+    local a, b, c = task.all(
+      function() task.sleep(0.06) return "slow" end,
+      function() return "instant" end,
+      function() task.sleep(0.02) return llm.chat{prompt = "mid"}.text end)
+    return {a, b, c})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output == json::array({"slow", "instant", "mid"}));
+}
+
+TEST_CASE("task.all over 100 branches that sleep 0.2 s and call a model finishes well under 0.5 s") {
+  auto r = run_plan(R"(
+    local fns = {}
+    for i = 1, 100 do fns[i] = function() task.sleep(0.2) return llm.chat{prompt = tostring(i)}.text end end
+    local res = {task.all(table.unpack(fns))}
+    return {n = #res, first = res[1], last = res[100]})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["n"] == 100);
+  CHECK(r.result.output["last"] == "100");
+  CHECK(r.wall_ms < 500);
+  MESSAGE("100 branches: " << r.wall_ms << " ms");
+}
+
+TEST_CASE("task.all over 10 000 branches completes") {
+  auto r = run_plan(R"(
+    local fns = {}
+    for i = 1, 10000 do fns[i] = function() task.sleep(0.2) return #llm.chat{prompt = tostring(i)}.text end end
+    local res = {task.all(table.unpack(fns))}
+    local sum = 0
+    for _, v in ipairs(res) do sum = sum + v end
+    return {n = #res, sum = sum})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["n"] == 10000);
+  CHECK(r.result.output["sum"] == 38894);  // total digits of 1..10000
+  MESSAGE("10000 branches: " << r.wall_ms << " ms");
+}
+
+TEST_CASE("task.all raises the first error after cancelling the rest; their <close> variables run") {
+  auto r = run_plan(R"(
+    local ok, err = pcall(task.all,
+      function()
+        local guard <close> = setmetatable({}, {__close = function() log.info("closed slow branch") end})
+        task.sleep(5)
+        log.info("must not run")
+      end,
+      function() task.sleep(0.01) error("boom") end)
+    return {ok = ok, err = tostring(err)})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["ok"] == false);
+  CHECK(r.result.output["err"].get<std::string>().find("boom") != std::string::npos);
+  bool closed = false, leaked = false;
+  for (auto& e : r.events) {
+    if (e.value("message", "") == "closed slow branch") closed = true;
+    if (e.value("message", "") == "must not run") leaked = true;
+  }
+  CHECK(closed);
+  CHECK_FALSE(leaked);
+  CHECK(r.wall_ms < 2000);
+}
+
+TEST_CASE("task.spawn and task.join") {
+  auto r = run_plan(R"(
+    local h = task.spawn(function(x) task.sleep(0.01) return "a", "b" end)
+    local x, y = task.join(h)
+    local ok, err = pcall(task.join, h)
+    return {x, y, ok, tostring(err):find("already joined") ~= nil})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output == json::array({"a", "b", false, true}));
+}
+
+TEST_CASE("cancelling a run stops plan code, runs <close> variables, and reports cancelled (130)") {
+  PlanOptions o;
+  o.cancel_after_ms = 50;
+  auto r = run_plan(R"(
+    local g <close> = setmetatable({}, {__close = function() log.info("cleanup ran") end})
+    task.all(function() task.sleep(10) end, function() llm.chat{model = "mock/echo?latency_ms=10000", prompt = "x"} end)
+    log.info("after")
+    return 1)", o);
+  CHECK(r.result.status == S::cancelled);
+  CHECK(r.result.exit_code() == 130);
+  bool cleanup = false, after = false;
+  for (auto& e : r.events) {
+    cleanup = cleanup || e.value("message", "") == "cleanup ran";
+    after = after || e.value("message", "") == "after";
+  }
+  CHECK(cleanup);
+  CHECK_FALSE(after);
+  CHECK(r.wall_ms < 2000);
+}
+
+TEST_CASE("provider failures come back as nil, err with a code and a tostring") {
+  fs::path dir = fs::temp_directory_path() / "fh_plan_test";
+  fs::create_directories(dir);
+  std::ofstream(dir / "err.json") << R"({"replies": [{"error": {"kind": "rate_limit", "message": "slow down",
+                                          "status": 429, "retryable": true, "retry_after_ms": 1500}}]})";
+  PlanOptions o;
+  o.model = "mock/script?file=" + (dir / "err.json").string();
+  auto r = run_plan(R"(
+    local r, err = llm.chat{prompt = "hi"}
+    return {r = r == nil, code = err.code, retryable = err.retryable, status = err.status,
+            after = err.retry_after_ms, s = tostring(err)})", o);
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["r"] == true);
+  CHECK(r.result.output["code"] == "rate_limit");
+  CHECK(r.result.output["retryable"] == true);
+  CHECK(r.result.output["status"] == 429);
+  CHECK(r.result.output["after"] == 1500);
+  CHECK(r.result.output["s"] == "rate_limit: slow down");
+}
+
+TEST_CASE("llm.stream yields text deltas, tool-call events, usage, finish and the assembled result") {
+  auto r = run_plan(R"(
+    local types, text, result = {}, {}, nil
+    for ev in llm.stream{prompt = "a b c"} do
+      types[#types + 1] = ev.type
+      if ev.type == "text" then text[#text + 1] = ev.text end
+      if ev.type == "result" then result = ev end
+    end
+    return {types = types, text = table.concat(text), result_text = result.text, usage = result.usage.output_tokens})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["types"] == json::array({"text", "text", "text", "usage", "finish", "result"}));
+  CHECK(r.result.output["text"] == "a b c");
+  CHECK(r.result.output["result_text"] == "a b c");
+}
+
+namespace {
+// A ToolHost whose one tool returns `size` bytes: used to push large results into small VMs.
+class BigTool final : public fh::api::ToolHost {
+ public:
+  explicit BigTool(size_t size) : size_(size) {}
+  fh::Result<fh::api::ToolSpec> spec(std::string_view name) const override {
+    if (name != "big") return fh::make_error(fh::Errc::not_found, "no");
+    return fh::api::ToolSpec{"big", "returns a big string", {{"type", "object"}}};
+  }
+  std::vector<fh::api::ToolSpec> list() const override { return {*spec("big")}; }
+  boost::asio::awaitable<fh::Result<json>> call(std::string_view, json, fh::api::ToolCallContext) override {
+    co_return json{{"data", std::string(size_, 'x')}};
+  }
+
+ private:
+  size_t size_;
+};
+}  // namespace
+
+TEST_CASE("L20: a tool result larger than the VM's memory is an error in the plan, not an abort") {
+  BigTool big(16u << 20);
+  PlanOptions o;
+  o.tools = &big;
+  o.limits.memory_bytes = 8u << 20;
+  auto r = run_plan(R"(
+    local ok, err = pcall(tool.call, "big", {})
+    return {ok = ok, err = tostring(err)})", o);
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["ok"] == false);
+  CHECK(r.result.output["err"].get<std::string>().find("memory") != std::string::npos);
+}
+
+TEST_CASE("golden plan transcripts (tests/golden/*.lua)") {
+  bool update = std::getenv("FH_UPDATE_GOLDEN") != nullptr;
+  int n = 0;
+  for (auto& entry : fs::directory_iterator(fs::path(FH_SOURCE_DIR) / "tests/golden")) {
+    if (entry.path().extension() != ".lua") continue;
+    ++n;
+    fs::path base = entry.path();
+    base.replace_extension();
+    PlanOptions o;
+    o.chunk = entry.path().filename().string();
+    if (fs::exists(base.string() + ".replies.json"))  // relative: tests run in the source dir
+      o.model = "mock/script?file=tests/golden/" + base.filename().string() + ".replies.json";
+    if (fs::exists(base.string() + ".input.json")) o.input = json::parse(fh::test::read_text(base.string() + ".input.json"));
+    auto r = run_plan(fh::test::read_text(entry.path().string()), o);
+    json got = {{"status", r.result.status_name()}, {"output", r.result.output},
+                {"events", fh::test::stable_events(r.events)}};
+    std::string expected_path = base.string() + ".expected.json";
+    if (update) {
+      std::ofstream(expected_path) << got.dump(2) << "\n";
+      continue;
+    }
+    REQUIRE_MESSAGE(fs::exists(expected_path), expected_path);
+    json want = json::parse(fh::test::read_text(expected_path));
+    CHECK_MESSAGE(got == want, entry.path().filename().string() << "\n got: " << got.dump(2));
+  }
+  CHECK(n >= 3);
+}
+
+TEST_CASE("every example plan in scripts/plans runs and succeeds") {
+  int n = 0;
+  for (auto& entry : fs::directory_iterator(fs::path(FH_SOURCE_DIR) / "scripts/plans")) {
+    if (entry.path().extension() != ".lua") continue;
+    ++n;
+    PlanOptions o;
+    o.chunk = entry.path().filename().string();
+    auto r = run_plan(fh::test::read_text(entry.path().string()), o);
+    CHECK_MESSAGE(r.result.status == S::succeeded, entry.path().filename().string() << ": " << r.result.message);
+  }
+  CHECK(n >= 3);
+}
