@@ -67,3 +67,21 @@ TEST_CASE("repetition penalty pushes recently seen tokens down") {
   Sampler s1(p);
   CHECK(s1.sample(logits, std::vector<int32_t>{1, 2}) == 1);    // only the last token counts
 }
+
+// (The pool is tiny; its test lives here to keep one test file per small module group.)
+#include <atomic>
+
+#include "providers/local/kernel/thread_pool.hpp"
+
+TEST_CASE("thread pool: every item is processed exactly once, also when workers arrive late") {
+  fh::kernel::ThreadPool pool(4);  // more threads than cores here: workers are often late
+  std::vector<std::atomic<int>> hits(1000);
+  for (int round = 0; round < 2000; ++round) {
+    const int64_t n = 1 + round % 1000;
+    pool.parallel_for(n, 7, [&](int64_t b, int64_t e, int ti) {
+      REQUIRE((ti >= 0 && ti < 4));
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1, std::memory_order_relaxed);
+    });
+    for (int64_t i = 0; i < n; ++i) REQUIRE(hits[size_t(i)].exchange(0) == 1);
+  }
+}

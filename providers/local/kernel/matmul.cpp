@@ -34,14 +34,14 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
     act_row[s] = row_bytes(*type_traits(act_type[s]), in);
     if (scratch.act[s].size() < act_row[s] * size_t(T)) scratch.act[s].resize(act_row[s] * size_t(T));
   }
-  auto quantize_rows = [&](int ti, int nt) {
+  auto quantize_rows = [&](int64_t t0, int64_t t1, int) {
     for (int s = 0; s < 2; ++s)
       if (need[s])
-        for (int64_t t = ti; t < T; t += nt)
+        for (int64_t t = t0; t < t1; ++t)
           k.quantize[int(act_type[s])](x + t * in, scratch.act[s].data() + size_t(t) * act_row[s], in);
   };
-  if (T * in < (1 << 16)) quantize_rows(0, 1);
-  else pool.run(quantize_rows);
+  if (T * in < (1 << 16)) quantize_rows(0, T, 0);
+  else pool.parallel_for(T, 4, quantize_rows);
 
   // 2. Cut every job's output rows into chunks; threads take chunks from a shared counter.
   const int nt = pool.size();

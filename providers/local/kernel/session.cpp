@@ -101,7 +101,7 @@ bool Session::forward(const int32_t* tokens, int T) {
     if (T < 4 || int64_t(T) * E < (1 << 16)) {
       for (int t = 0; t < T; ++t) fn(t);
     } else {
-      pool_.run([&](int i, int n) { for (int t = i; t < T; t += n) fn(t); });
+      pool_.parallel_for(T, 1, [&](int64_t t0, int64_t t1, int) { for (int64_t t = t0; t < t1; ++t) fn(int(t)); });
     }
   };
 
@@ -135,9 +135,9 @@ bool Session::forward(const int32_t* tokens, int T) {
 
     // att[T, Q]: for each token t and head h (kv head h/group), causal softmax attention over
     // positions 0 .. p0+t: softmax(q·kᵀ / sqrt(hd)) · v
-    auto attend = [&](int ti, int nt) {
+    auto attend = [&](int64_t i0, int64_t i1, int ti) {
       float* sc = &scores_[size_t(ti) * size_t(n_ctx_)];
-      for (int item = ti; item < T * H; item += nt) {
+      for (int item = int(i0); item < int(i1); ++item) {
         const int t = item / H, h = item % H, kvh = h / group, n_pos = p0 + t + 1;
         const float* qh = &q_[size_t(t) * Q + size_t(h) * hd];
         float mx = -INFINITY;
@@ -156,8 +156,8 @@ bool Session::forward(const int32_t* tokens, int T) {
       }
     };
     const int64_t att_work = int64_t(T) * H * (p0 + T) * hd;
-    if (att_work < (1 << 18)) attend(0, 1);
-    else pool_.run(attend);
+    if (att_work < (1 << 18)) attend(0, int64_t(T) * H, 0);
+    else pool_.parallel_for(int64_t(T) * H, 1, attend);
 
     // x[T, E] += att·Woᵀ
     matmul(pool_, w.wo, att_.data(), T, xn_.data(), scratch_);

@@ -19,22 +19,23 @@ ThreadPool::ThreadPool(int n_threads) {
 
 ThreadPool::~ThreadPool() {
   stop_.store(true);
-  generation_.fetch_add(1, std::memory_order_release);
+  generation_.fetch_add(1);
   generation_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
 void ThreadPool::dispatch() {
-  pending_.store(n_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);  // publishes job_/thunk_
+  const uint32_t g = generation_.fetch_add(1) + 1;  // publishes job_/thunk_ (seq_cst)
   generation_.notify_all();
   thunk_(job_, 0, n_);
-  // Join: spin, then sleep on pending_ until every worker has reported.
+  // Close the job, then wait only for workers that entered it. With both sides seq_cst, a
+  // worker either sees `closed_` and skips, or is counted in `active_` here (Dekker).
+  closed_.store(g);
   for (int spin = 0;; ++spin) {
-    const int left = pending_.load(std::memory_order_acquire);
-    if (left == 0) break;
+    const int a = active_.load();
+    if (a == 0) break;
     if (spin < spin_iterations) FH_CPU_RELAX();
-    else pending_.wait(left, std::memory_order_acquire);
+    else active_.wait(a);
   }
 }
 
@@ -49,10 +50,14 @@ void ThreadPool::worker(int index) {
       if (spin < spin_iterations) FH_CPU_RELAX();
       else generation_.wait(seen, std::memory_order_acquire);
     }
-    seen = g;
-    if (stop_.load(std::memory_order_acquire)) return;
-    thunk_(job_, index, n_);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    if (stop_.load()) return;
+    // Enter, then look at the newest job: if it is still open, the caller's wait on active_
+    // is guaranteed to see us (seq_cst on both sides), so job_ stays valid until we leave.
+    active_.fetch_add(1);
+    const uint32_t cur = generation_.load();
+    if (closed_.load() != cur) thunk_(job_, index, n_);
+    seen = std::max(g, cur);
+    if (active_.fetch_sub(1) == 1) active_.notify_one();
   }
 }
 

@@ -2,10 +2,16 @@
 // n-1 workers wait (briefly spinning, then sleeping on an atomic) for the next job. One run()
 // costs one wake-up and one join; there is no queue and no allocation per job.
 //
+// Work is claimed, not assigned: a worker that has not started by the time the caller has
+// finished is not waited for (the job is closed and it skips it), so a descheduled worker on a
+// busy machine never stalls a layer. Callers therefore split work with parallel_for() (or
+// their own atomic counter), never by thread index alone.
+//
 // run() must be called from one thread at a time (the Session that owns the pool). Cancellation
 // is not the pool's business: the forward pass checks its abort flag between layers.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -24,7 +30,8 @@ class ThreadPool {
 
   int size() const { return n_; }
 
-  // Calls fn(thread_index, n_threads) on every thread; returns when all have finished.
+  // Calls fn(thread_index, n_threads) on the caller (index 0) and on every worker that arrives
+  // before the caller's own call has returned; returns when all participants have finished.
   template <class F>
   void run(F&& fn) {
     if (n_ == 1) {
@@ -37,6 +44,19 @@ class ThreadPool {
     dispatch();
   }
 
+  // fn(begin, end, thread_index) over [0, n) in claimed ranges of `grain` items.
+  template <class F>
+  void parallel_for(int64_t n, int64_t grain, F&& fn) {
+    std::atomic<int64_t> next{0};
+    run([&](int ti, int) {
+      for (;;) {
+        const int64_t b = next.fetch_add(grain, std::memory_order_relaxed);
+        if (b >= n) return;
+        fn(b, std::min(n, b + grain), ti);
+      }
+    });
+  }
+
  private:
   void dispatch();
   void worker(int index);
@@ -45,7 +65,8 @@ class ThreadPool {
   void* job_ = nullptr;
   void (*thunk_)(void*, int, int) = nullptr;
   std::atomic<uint32_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint32_t> closed_{0};  // generation whose job no longer accepts participants
+  std::atomic<int> active_{0};       // workers inside the current job
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
 };
