@@ -100,10 +100,10 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
       }
     }
   };
-  // Small products are not worth a fork-join (a wake-up costs about as much as 1M MACs).
+  // Small products are not worth a fork-join (a wake-up costs about as much as ~100K MACs).
   int64_t macs = 0;
   for (int j = 0; j < n_jobs; ++j) macs += jobs[j].w->out * in * T;
-  if (n_chunks == 1 || nt == 1 || macs < (1 << 20)) work(0, 1);
+  if (n_chunks == 1 || nt == 1 || macs < (1 << 18)) work(0, 1);
   else pool.run(work);
 }
 
