@@ -399,6 +399,9 @@ Result<ExecResult> ProcSandbox::run(const ExecSpec& spec, const CancelSource* ca
   siginfo_t si{};
   waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED);
   res.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  // Non-blocking: a killed descendant may not have closed its copy of the pipes yet.
+  fcntl(report_r.fd, F_SETFL, O_NONBLOCK);
+  fcntl(status_r.fd, F_SETFL, O_NONBLOCK);
   detail::Report rep{};
   if (read(report_r.fd, &rep, sizeof rep) == sizeof rep) {
     return make_error(Errc::internal, std::string("sandbox setup failed at stage '") + detail::stage_name(rep.stage) +

@@ -30,6 +30,68 @@ Result<std::shared_ptr<Registry>> make_builtin_host(Options o) {
   return reg;
 }
 
+namespace {
+
+Result<uint64_t> positive(const json& j, const std::string& key) {
+  if (!j.is_number_unsigned() || j.get<uint64_t>() == 0)
+    return make_error(Errc::invalid_argument, "config: '" + key + "' must be a positive integer");
+  return j.get<uint64_t>();
+}
+
+}  // namespace
+
+Result<Options> options_from_config(const json& config, std::string workspace) {
+  Options o;
+  o.workspace = std::move(workspace);
+  if (config.is_null()) return o;
+  if (!config.is_object()) return make_error(Errc::invalid_argument, "config must be a JSON object");
+  if (config.contains("permissions")) {
+    auto p = sandbox::PermissionEngine::from_json(config["permissions"]);
+    if (!p) return p.error();
+    o.permissions = std::move(p).value();
+  }
+  if (config.contains("sandbox")) {
+    const json& s = config["sandbox"];
+    if (!s.is_object()) return make_error(Errc::invalid_argument, "config: 'sandbox' must be an object");
+    for (const auto& [k, v] : s.items()) {
+      if (k == "level") {
+        if (v == "standard") o.sandbox.level = sandbox::Level::standard;
+        else if (v == "strict") o.sandbox.level = sandbox::Level::strict;
+        else return make_error(Errc::invalid_argument, "config: sandbox.level must be standard|strict");
+        continue;
+      }
+      auto n = positive(v, "sandbox." + k);
+      if (!n) return n.error();
+      if (k == "uid") o.sandbox.host_uid = static_cast<uid_t>(*n);
+      else if (k == "gid") o.sandbox.host_gid = static_cast<gid_t>(*n);
+      else if (k == "memory_mb") o.shell_limits.memory = *n << 20;
+      else if (k == "pids") o.shell_limits.pids = *n;
+      else if (k == "cpu_s") o.shell_limits.cpu_s = *n;
+      else if (k == "output_kb") o.shell_limits.stdout_cap = o.shell_limits.stderr_cap = *n << 10;
+      else if (k == "tmp_mb") o.shell_limits.tmp_size = *n << 20;
+      else return make_error(Errc::invalid_argument, "config: unknown key sandbox." + k);
+    }
+    if (s.contains("uid") && !s.contains("gid")) o.sandbox.host_gid = o.sandbox.host_uid;
+  }
+  if (config.contains("tools")) {
+    const json& t = config["tools"];
+    if (!t.is_object()) return make_error(Errc::invalid_argument, "config: 'tools' must be an object");
+    for (const auto& [k, v] : t.items()) {
+      if (k == "shell" || k == "fetch" || k == "allow_sensitive_reads") {
+        if (!v.is_boolean()) return make_error(Errc::invalid_argument, "config: tools." + k + " must be true|false");
+        (k == "shell" ? o.enable_shell : k == "fetch" ? o.enable_fetch : o.fs.allow_sensitive_reads) = v.get<bool>();
+      } else if (k == "shell_timeout_s") {
+        auto n = positive(v, "tools." + k);
+        if (!n) return n.error();
+        o.shell_default_timeout_s = static_cast<double>(*n);
+      } else {
+        return make_error(Errc::invalid_argument, "config: unknown key tools." + k);
+      }
+    }
+  }
+  return o;
+}
+
 json sandbox_self_test(const sandbox::SandboxOptions& opts) {
   auto sb = sandbox::ProcSandbox::make(opts);
   if (!sb) {

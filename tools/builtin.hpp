@@ -41,6 +41,14 @@ struct Options {
 // provide is an Error (permission_denied), never a silently weaker shell.
 Result<std::shared_ptr<Registry>> make_builtin_host(Options o);
 
+// Reads the tool settings of the user's config (trusted source only: never the workspace):
+//   {"permissions": {"default": "ask", "rules": [...]},
+//    "sandbox": {"level": "standard|strict", "uid": 65534, "gid": 65534, "memory_mb": 1024,
+//                "pids": 256, "cpu_s": 60, "output_kb": 1024, "tmp_mb": 256},
+//    "tools": {"shell": true, "fetch": true, "shell_timeout_s": 60, "allow_sensitive_reads": false}}
+// Missing sections keep the defaults; unknown keys inside them are errors.
+Result<Options> options_from_config(const json& config, std::string workspace);
+
 // The sandbox's startup self-test (which layers this host offers and which were verified).
 json sandbox_self_test(const sandbox::SandboxOptions& opts);
 

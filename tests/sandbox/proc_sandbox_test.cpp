@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -495,4 +496,33 @@ TEST_CASE("cancel: a CancelSource kills the run promptly") {
   REQUIRE(r.ok());
   CHECK(r->cancelled);
   CHECK(r->elapsed < std::chrono::seconds(2));
+}
+
+TEST_CASE("concurrent runs from several threads (with a busy allocator) neither deadlock nor leak") {
+  // Regression: the clone3 child once called glibc's setresuid/fork, which wait for the
+  // parent's other threads or their allocator locks.
+  auto sb = sandbox();
+  TempDir ws;
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop) {
+      std::vector<std::string> v(64, std::string(1000, 'x'));
+      (void)v;
+    }
+  });
+  std::atomic<int> ok{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t)
+    workers.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        ExecSpec s = spec_for(ws, {"/bin/echo", "hi"});
+        s.limits.wall = std::chrono::seconds(10);
+        auto r = sb->run(s);
+        if (r.ok() && r->exit_code == 0 && r->out == "hi\n" && !r->timed_out) ++ok;
+      }
+    });
+  for (auto& w : workers) w.join();
+  stop = true;
+  churn.join();
+  CHECK(ok == 20);
 }
