@@ -4,6 +4,7 @@
 // through its own executor. Nothing here blocks: DNS runs on curl's resolver thread.
 #include "providers/http/http.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -135,19 +136,23 @@ class CurlService : public asio::execution_context::service {
   Stats stats() const { return Stats{started_, connections_, static_cast<int>(transfers_.size())}; }
 
  private:
+  // Called for every service of the io_context before any is destroyed: drop every Asio object we
+  // hold now, while the strand and reactor services they belong to still exist.
   void shutdown() override {
-    if (!multi_) return;
     shutting_down_ = true;
-    for (auto& [easy, t] : transfers_) {
-      curl_multi_remove_handle(multi_, easy);
-      t->completion.reset();  // destroys the waiting coroutine without resuming it
-      t->watchdog.reset();
+    if (multi_) {
+      for (auto& [easy, t] : transfers_) {
+        curl_multi_remove_handle(multi_, easy);
+        t->completion.reset();  // destroys the waiting coroutine without resuming it
+        t->watchdog.reset();
+      }
+      transfers_.clear();
+      curl_multi_cleanup(multi_);  // closes pooled connections through on_close
+      multi_ = nullptr;
     }
-    transfers_.clear();
-    curl_multi_cleanup(multi_);  // closes pooled connections through on_close
-    multi_ = nullptr;
     sockets_.clear();
     timer_.reset();
+    strand_.reset();
   }
 
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
@@ -356,27 +361,29 @@ int CurlService::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*
   return 0;
 }
 
+// Waits for the readiness curl asked for. Asio's epoll reactor is edge-triggered, and an edge can
+// be spent while no wait is queued (e.g. data arrived while curl wanted only POLL_OUT), so before
+// waiting we poll the fd once: if it is already ready, curl is called on the next loop turn.
 void CurlService::arm(const std::shared_ptr<Socket>& s, curl_socket_t fd) {
-  if ((s->want & CURL_POLL_IN) && !s->reading) {
-    s->reading = true;
-    s->sd.async_wait(asio::posix::descriptor_base::wait_read,
-                     asio::bind_executor(*strand_, [this, s, fd](boost::system::error_code ec) {
-                       s->reading = false;
-                       if (ec || s->closed || shutting_down_ || !(s->want & CURL_POLL_IN)) return;
-                       act(fd, CURL_CSELECT_IN);
-                       if (!s->closed) arm(s, fd);
-                     }));
-  }
-  if ((s->want & CURL_POLL_OUT) && !s->writing) {
-    s->writing = true;
-    s->sd.async_wait(asio::posix::descriptor_base::wait_write,
-                     asio::bind_executor(*strand_, [this, s, fd](boost::system::error_code ec) {
-                       s->writing = false;
-                       if (ec || s->closed || shutting_down_ || !(s->want & CURL_POLL_OUT)) return;
-                       act(fd, CURL_CSELECT_OUT);
-                       if (!s->closed) arm(s, fd);
-                     }));
-  }
+  auto watch = [&](int curl_flag, short poll_flag, bool Socket::*busy, asio::posix::descriptor_base::wait_type w,
+                   int select_flag) {
+    if (!(s->want & curl_flag) || (*s).*busy) return;
+    (*s).*busy = true;
+    auto on_ready = [this, s, fd, curl_flag, busy, select_flag](boost::system::error_code ec) {
+      (*s).*busy = false;
+      if (ec || s->closed || shutting_down_ || !(s->want & curl_flag)) return;
+      act(fd, select_flag);
+      if (!s->closed) arm(s, fd);
+    };
+    pollfd p{fd, poll_flag, 0};
+    if (::poll(&p, 1, 0) > 0 && p.revents != 0) {
+      asio::post(*strand_, [on_ready]() mutable { on_ready({}); });
+    } else {
+      s->sd.async_wait(w, asio::bind_executor(*strand_, std::move(on_ready)));
+    }
+  };
+  watch(CURL_POLL_IN, POLLIN, &Socket::reading, asio::posix::descriptor_base::wait_read, CURL_CSELECT_IN);
+  watch(CURL_POLL_OUT, POLLOUT, &Socket::writing, asio::posix::descriptor_base::wait_write, CURL_CSELECT_OUT);
 }
 
 int CurlService::on_timer(CURLM*, long timeout_ms, void* userp) {
