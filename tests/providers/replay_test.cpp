@@ -3,6 +3,7 @@
 // results and events must equal what the codec gives for the same bytes.
 #include <doctest/doctest.h>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "providers/anthropic/client.hpp"
@@ -193,4 +194,39 @@ TEST_CASE("http: address guard refuses, body limit, protocol restriction, proxy 
   REQUIRE(r4);
   REQUIRE(!r4->ok());
   CHECK(r4->error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("replay: 300 concurrent streams on one loop thread all complete with the same result") {
+  // Guards the edge-triggered wake-up path: a lost readiness edge stalls a stream forever.
+  asio::io_context ctx;
+  std::string bytes = read_fixture("openai_chat_stream_tool_calls_parallel.sse");
+  MockServer server(ctx.get_executor(), [&](const MockRequest&) {
+    MockResponse r;
+    r.body = bytes;
+    r.split = MockResponse::Split::random;
+    return r;
+  });
+  auto provider = openai_at(server);
+  json expected = comparable(fh::test::decode_openai(bytes).result);
+  int ok = 0, same = 0, finished = 0;
+  const int n = 300;
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+      auto r = co_await provider->chat(hello(), [](const api::StreamEvent&) {});
+      ++finished;
+      if (r.ok()) {
+        ++ok;
+        same += comparable(r.value()) == expected;
+      }
+      if (finished == n) ctx.stop();
+    }, asio::detached);
+  }
+  ctx.run_for(std::chrono::seconds(60));
+  CHECK(finished == n);
+  CHECK(ok == n);
+  CHECK(same == n);
+  auto st = fh::test::run_co(ctx, http::stats());
+  REQUIRE(st);
+  CHECK(st->running == 0);
+  CHECK(st->started >= static_cast<uint64_t>(n));
 }
