@@ -14,11 +14,17 @@ namespace fh::sandbox::detail {
 
 // A mount prepared by the parent as a detached tree (open_tree + mount_setattr) that the child
 // attaches under its new root with move_mount. `target` is relative to the new root.
+// Without privilege (a non-root daemon) the parent cannot open_tree; it passes the host path as
+// `src` (for mounts beneath the workspace: the relative subpath), the child opens it in its own
+// mount namespace before covering anything (src_fd), bind-mounts it and remounts with the flags.
 struct PreparedMount {
   int fd = -1;
   std::string target;   // e.g. "usr", "etc/ld.so.cache", "workspace", "workspace/.git/hooks"
   bool is_dir = true;
   bool beneath_workspace = false;  // target resolved with openat2 beneath /workspace
+  std::string src;      // unprivileged mode: the bind source
+  bool read_only = true;
+  mutable int src_fd = -1;  // set by the child
 };
 
 struct Symlink {
@@ -47,6 +53,7 @@ struct ChildPlan {
   std::vector<char*> argv, envp;
   // fds
   int sync_r = -1;     // parent -> child: maps written, go
+  int ready_w = -1;    // child -> parent (unprivileged daemon only): dumpable, maps may be written
   int report_w = -1;   // child -> parent: setup failure record {stage, errno}
   int status_w = -1;   // pid1 -> parent: payload wait status
   int in_r = -1, out_w = -1, err_w = -1;

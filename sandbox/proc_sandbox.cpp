@@ -83,10 +83,24 @@ struct Prepared {
 
 Result<Ok> prepare_mounts(const ExecSpec& spec, const SandboxOptions& opts, Prepared& out) {
   ChildPlan& p = out.plan;
+  std::string pending_src, empty_path_src;
+  bool pending_ro = true;
   const uint64_t ro = mount_attr_rdonly | mount_attr_nosuid | mount_attr_nodev;
+  const bool privileged = geteuid() == 0;
   auto add = [&](int fd, std::string target, bool dir, bool beneath = false) {
     out.fds.push_back(std::make_unique<Fd>(fd));
-    p.mounts.push_back(PreparedMount{fd, std::move(target), dir, beneath});
+    if (privileged) {
+      p.mounts.push_back(PreparedMount{fd, std::move(target), dir, beneath, "", true});
+    } else {
+      p.mounts.push_back(PreparedMount{-1, std::move(target), dir, beneath, pending_src, pending_ro});
+    }
+  };
+  // Unprivileged: an O_PATH fd the child binds from /proc/self/fd (kept open across clone).
+  auto detached = [&](int dirfd, const char* path, uint64_t attrs, int userns = -1) -> Result<int> {
+    if (privileged) return fh::sandbox::detached(dirfd, path, attrs, userns);
+    pending_src = path[0] ? std::string(path) : empty_path_src;
+    pending_ro = (attrs & mount_attr_rdonly) != 0;
+    return -1;
   };
   p.dirs = {"usr", "etc", "workspace", "tmp", "dev", "proc"};
   // /usr and the usrmerge top-level entries.
@@ -136,8 +150,9 @@ Result<Ok> prepare_mounts(const ExecSpec& spec, const SandboxOptions& opts, Prep
   struct stat wst{};
   fstat(ws.fd, &wst);
   int userns = -1;
-  if (wst.st_uid != opts.host_uid && host_features().idmap_mounts)
+  if (privileged && wst.st_uid != opts.host_uid && host_features().idmap_mounts)
     userns = detail::idmap_userns_fd(wst.st_uid, wst.st_gid, opts.host_uid, opts.host_gid);
+  empty_path_src = spec.workspace;
   auto wm = detached(ws.fd, "", mount_attr_nosuid | mount_attr_nodev, userns);
   if (!wm) return wm.error();
   add(*wm, "workspace", true);
@@ -153,6 +168,7 @@ Result<Ok> prepare_mounts(const ExecSpec& spec, const SandboxOptions& opts, Prep
     struct stat st{};
     fstat(f.fd, &st);
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;
+    empty_path_src = sub;
     auto m = detached(f.fd, "", ro, userns);
     if (!m) return m.error();
     add(*m, "workspace/" + sub, S_ISDIR(st.st_mode), true);
@@ -276,7 +292,13 @@ Result<ExecResult> ProcSandbox::run(const ExecSpec& spec, const CancelSource* ca
     return setup_error("pipe");
   Fd sync_r(sync[0]), sync_w(sync[1]), report_r(report[0]), report_w(report[1]), status_r(status[0]),
       status_w(status[1]), out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
-  Fd in_r, in_w;
+  Fd in_r, in_w, ready_r, ready_w;
+  if (geteuid() != 0) {
+    int rp[2];
+    if (pipe2(rp, O_CLOEXEC)) return setup_error("pipe");
+    ready_r.reset(rp[0]);
+    ready_w.reset(rp[1]);
+  }
   if (!spec.stdin_data.empty()) {
     if (pipe2(in, O_CLOEXEC)) return setup_error("pipe");
     in_r.reset(in[0]);
@@ -288,6 +310,7 @@ Result<ExecResult> ProcSandbox::run(const ExecSpec& spec, const CancelSource* ca
   plan.out_w = out_w.fd;
   plan.err_w = err_w.fd;
   plan.in_r = in_r.fd;
+  plan.ready_w = ready_w.fd;
 
   detail::RunCgroup cg;
   cg.create(host_features(), spec.limits);
@@ -326,6 +349,15 @@ Result<ExecResult> ProcSandbox::run(const ExecSpec& spec, const CancelSource* ca
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
     cg.kill();
   };
+  ready_w.reset();
+  if (ready_r.fd >= 0) {
+    char r = 0;
+    if (read(ready_r.fd, &r, 1) != 1) {
+      siginfo_t si{};
+      waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED);
+      return setup_error("child died before the id maps", 0);
+    }
+  }
   // Map the inner uid to the dedicated host uid, attach v1 cgroups, then let the child go.
   const std::string pre = "/proc/" + std::to_string(pid);
   const std::string in_id = std::to_string(opts_.inner_uid);

@@ -12,6 +12,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +53,21 @@ const char* join(char* buf, size_t cap, const char* a, const char* b) noexcept {
   return buf;
 }
 
+// "/proc/self/fd/<n>" into buf without allocating.
+void fd_path(char* buf, int fd) noexcept {
+  static const char pre[] = "/proc/self/fd/";
+  memcpy(buf, pre, sizeof pre - 1);
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0 && n < 15);
+  char* o = buf + sizeof pre - 1;
+  while (n > 0) *o++ = digits[--n];
+  *o = 0;
+}
+
 bool write_all(int fd, const char* s, size_t n) noexcept {
   while (n > 0) {
     ssize_t w = write(fd, s, n);
@@ -81,8 +98,8 @@ int set_caps(bool keep_permitted_as_effective) noexcept {
   return static_cast<int>(syscall(SYS_capset, &hdr, data));
 }
 
-// Attaches a parent-prepared detached mount at its target under the new root.
-bool attach(const ChildPlan& p, const PreparedMount& m, int ws_fd) noexcept {
+// Opens the target of `m` (creating a mount point in the new root when needed).
+int open_target(const ChildPlan& p, const PreparedMount& m, int ws_fd, bool create) noexcept {
   int target_fd;
   if (m.beneath_workspace) {
     // The target lies inside the (attacker-writable) workspace: resolve it without symlinks.
@@ -91,17 +108,53 @@ bool attach(const ChildPlan& p, const PreparedMount& m, int ws_fd) noexcept {
   } else {
     char buf[4096];
     const char* path = join(buf, sizeof buf, p.newroot, m.target.c_str());
-    if (!path) return false;
-    if (m.is_dir) {
+    if (!path) return -1;
+    if (create && m.is_dir) {
       mkdir(path, 0755);
-    } else {
+    } else if (create) {
       int f = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
       if (f >= 0) close(f);
     }
     target_fd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
   }
+  return target_fd;
+}
+
+// Attaches a parent-prepared detached mount at its target under the new root.
+bool attach(const ChildPlan& p, const PreparedMount& m, int ws_fd) noexcept {
+  int target_fd = open_target(p, m, ws_fd, true);
   if (target_fd < 0) return false;
-  bool ok = syscall(SYS_move_mount, m.fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0;
+  bool ok;
+  if (m.fd >= 0) {
+    ok = syscall(SYS_move_mount, m.fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0;
+  } else {
+    // Unprivileged daemon: bind from the parent's O_PATH fd, then remount with our flags,
+    // carrying over the source's locked ones (else the remount fails with EPERM).
+    char tpath[64], spath[64];
+    fd_path(tpath, target_fd);
+    fd_path(spath, m.src_fd);
+    // Recursive: a plain bind of a tree with locked submounts is refused (EINVAL) in a userns.
+    ok = m.src_fd >= 0 && mount(spath, tpath, nullptr, MS_BIND | MS_REC, nullptr) == 0;
+    if (!ok) fail(p, st_attach);
+    // Re-open the target: the old fd names the directory under the new mount, not its root.
+    close(target_fd);
+    target_fd = open_target(p, m, ws_fd, false);
+    if (target_fd < 0) fail(p, st_attach);
+    fd_path(tpath, target_fd);
+    struct statfs sf{};
+    if (ok) ok = syscall(SYS_statfs, tpath, &sf) == 0;
+    if (ok) {
+      unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (m.read_only ? MS_RDONLY : 0);
+      const unsigned long f = static_cast<unsigned long>(sf.f_flags);
+      if (f & ST_NOEXEC) fl |= MS_NOEXEC;
+      if (f & ST_NOATIME) fl |= MS_NOATIME;
+      if (f & ST_NODIRATIME) fl |= MS_NODIRATIME;
+      if (f & ST_RELATIME) fl |= MS_RELATIME;
+      if (f & ST_RDONLY) fl |= MS_RDONLY;
+      ok = mount(nullptr, tpath, nullptr, fl, nullptr) == 0;
+      if (!ok) fail(p, st_remount_ro);
+    }
+  }
   close(target_fd);
   return ok;
 }
@@ -109,6 +162,20 @@ bool attach(const ChildPlan& p, const PreparedMount& m, int ws_fd) noexcept {
 void setup_root(const ChildPlan& p) noexcept {
   char buf[4096];
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(p, st_mount_private);
+  // Unprivileged mode: open the bind sources in this mount namespace before /tmp is covered.
+  int host_ws = -1;
+  for (const PreparedMount& m : p.mounts) {
+    if (m.fd >= 0 || m.beneath_workspace) continue;
+    m.src_fd = open(m.src.c_str(), O_PATH | O_CLOEXEC);
+    if (m.src_fd < 0) fail(p, st_attach);
+    if (m.target == "workspace") host_ws = m.src_fd;
+  }
+  for (const PreparedMount& m : p.mounts) {
+    if (m.fd >= 0 || !m.beneath_workspace) continue;
+    open_how_compat how{O_PATH | O_CLOEXEC | O_NOFOLLOW, 0, resolve_confined};
+    m.src_fd = host_ws < 0 ? -1 : static_cast<int>(syscall(SYS_openat2, host_ws, m.src.c_str(), &how, sizeof how));
+    if (m.src_fd < 0) fail(p, st_protect);
+  }
   if (mount("tmpfs", p.newroot, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755") != 0) fail(p, st_root_tmpfs);
   for (const std::string& d : p.dirs) {
     const char* path = join(buf, sizeof buf, p.newroot, d.c_str());
@@ -258,6 +325,14 @@ const char* stage_name(int s) noexcept {
 void child_main(const ChildPlan& p) noexcept {
   // Die with the parent; if it already died, the sync read below sees EOF.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (p.ready_w >= 0) {
+    // An unprivileged daemon (non-dumpable) cannot open our /proc/<pid>/uid_map unless we are
+    // dumpable; the uid switch below makes us non-dumpable again.
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    char r = 'r';
+    if (write(p.ready_w, &r, 1) != 1) _exit(125);
+    close(p.ready_w);
+  }
   char go = 0;
   if (read(p.sync_r, &go, 1) != 1) _exit(125);
   close(p.sync_r);

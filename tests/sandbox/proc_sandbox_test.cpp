@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <grp.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -525,4 +526,32 @@ TEST_CASE("concurrent runs from several threads (with a busy allocator) neither 
   stop = true;
   churn.join();
   CHECK(ok == 20);
+}
+
+TEST_CASE("an unprivileged daemon still gets the full sandbox (binds from fds, own uid)") {
+  const uid_t uid = 65530;
+  TempDir ws;
+  REQUIRE(chown(ws.path().c_str(), uid, uid) == 0);
+  (void)hf();  // probe as root first (cached), as a daemon would at start
+  pid_t child = fork();
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) _exit(10);
+    auto sb = ProcSandbox::make(SandboxOptions{});
+    if (!sb) _exit(11);
+    ExecSpec s = spec_for(ws, {"/bin/sh", "-c", "id -u; touch /workspace/made; touch /usr/x 2>/dev/null || echo RO; "
+                                               "grep -c Seccomp:.2 /proc/self/status"});
+    auto r = (*sb)->run(s);
+    if (!r) {
+      std::fprintf(stderr, "unprivileged run failed: %s\n", r.error().message.c_str());
+      _exit(12);
+    }
+    _exit(r->out == "1000\nRO\n1\n" ? 0 : 13);
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  struct stat made{};
+  CHECK(stat((ws / "made").c_str(), &made) == 0);
+  CHECK(made.st_uid == uid);
 }
