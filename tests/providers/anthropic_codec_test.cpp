@@ -23,7 +23,7 @@ struct Expect {
 };
 }  // namespace
 
-TEST_CASE("anthropic codec: every streamed transcript, whole and split, gives the expected result") {
+TEST_CASE("anthropic codec: every streamed transcript / whole and split / gives the expected result") {
   const std::vector<Expect> cases = {
       {"anthropic_stream_structured_output_json.sse", "claude-sonnet-4-5-20250929", "[12345,67890]", 13, {},
        FinishReason::stop, "end_turn", 135, 10},
@@ -78,7 +78,7 @@ TEST_CASE("anthropic codec: a stream cut by max_tokens inside tool JSON keeps th
   CHECK(ends == 1);  // closed at message_delta although no content_block_stop came
 }
 
-TEST_CASE("anthropic codec: empty input_json_delta total is {}; cache tokens add to the input total") {
+TEST_CASE("anthropic codec: empty input_json_delta total is {} - cache tokens add to the input total") {
   std::string s =
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\",\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":20,\"output_tokens\":1}}}\n\n"
       "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n"
@@ -171,7 +171,7 @@ TEST_CASE("anthropic codec: the request matches the captured tool round trip") {
   CHECK(body == captured);
 }
 
-TEST_CASE("anthropic codec: system, merged turns, images, tool_choice, output format") {
+TEST_CASE("anthropic codec: system / merged turns / images / tool_choice / output format") {
   api::ChatRequest req;
   req.model = "claude-haiku-4-5";
   req.system = "Be terse.";
@@ -200,7 +200,7 @@ TEST_CASE("anthropic codec: system, merged turns, images, tool_choice, output fo
   CHECK(!body.contains("stream"));
 }
 
-TEST_CASE("anthropic codec: errors classify, 529 and x-should-retry, reset timestamps") {
+TEST_CASE("anthropic codec: errors classify / 529 and x-should-retry / reset timestamps") {
   using namespace std::chrono;
   http::Headers none;
   auto over = provider_anthropic::decode_error(529, read_fixture("anthropic_error_529_overloaded.json"), none);

@@ -45,7 +45,7 @@ std::vector<json> lines(const std::string& s) {
 }
 }  // namespace
 
-TEST_CASE("chat command: --stream --json prints the events, then the result with type result") {
+TEST_CASE("chat command: --stream --json prints the events / then the result with type result") {
   std::string bytes = read_fixture("anthropic_stream_text_then_tool_use.sse");
   ServerThread st([&](const MockRequest&) {
     MockResponse r;
@@ -75,7 +75,7 @@ TEST_CASE("chat command: --stream --json prints the events, then the result with
   CHECK(sent["model"] == "claude-sonnet-4");
 }
 
-TEST_CASE("chat command: --json prints the ChatResult; plain prints the text") {
+TEST_CASE("chat command: --json prints the ChatResult - plain prints the text") {
   ServerThread st([&](const MockRequest&) {
     MockResponse r;
     r.headers = {{"content-type", "application/json"}};

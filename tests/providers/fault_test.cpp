@@ -71,7 +71,7 @@ struct Events {
 };
 }  // namespace
 
-TEST_CASE("fault: 429 with retry-after is retried after the hinted delay, then succeeds") {
+TEST_CASE("fault: 429 with retry-after is retried after the hinted delay / then succeeds") {
   asio::io_context ctx;
   int n = 0;
   MockServer server(ctx.get_executor(), [&](const MockRequest&) {
@@ -128,7 +128,7 @@ TEST_CASE("fault: Anthropic 529 overloaded is retried") {
   CHECK(r->value().text == "Hello there!");
 }
 
-TEST_CASE("fault: 500 on every try exhausts retries, then falls back to the next listed provider") {
+TEST_CASE("fault: 500 on every try exhausts retries / then falls back to the next listed provider") {
   asio::io_context ctx;
   MockServer bad(ctx.get_executor(), [](const MockRequest&) { return status(500, read_fixture("anthropic_error_500_api_error.json")); });
   MockServer good(ctx.get_executor(), [](const MockRequest&) { return ok_stream(); });
@@ -147,7 +147,7 @@ TEST_CASE("fault: 500 on every try exhausts retries, then falls back to the next
   CHECK(ev.errors() == 0);
 }
 
-TEST_CASE("fault: 503 then success; retry budget caps retries across calls") {
+TEST_CASE("fault: 503 then success - retry budget caps retries across calls") {
   asio::io_context ctx;
   int n = 0;
   MockServer server(ctx.get_executor(), [&](const MockRequest&) { return ++n % 2 ? status(503, "Slow Down") : ok_stream(); });
@@ -165,7 +165,7 @@ TEST_CASE("fault: 503 then success; retry budget caps retries across calls") {
   CHECK(n == 3);
 }
 
-TEST_CASE("fault: reset before headers is retried; reset mid-stream after tokens is not") {
+TEST_CASE("fault: reset before headers is retried - reset mid-stream after tokens is not") {
   asio::io_context ctx;
   int n = 0;
   MockResponse mid = ok_stream();

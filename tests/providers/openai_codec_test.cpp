@@ -42,7 +42,7 @@ void check_result(const api::ChatResult& r, const Expect& e) {
 }
 }  // namespace
 
-TEST_CASE("openai codec: every streamed transcript, whole and split, gives the expected result") {
+TEST_CASE("openai codec: every streamed transcript / whole and split / gives the expected result") {
   const std::vector<Expect> cases = {
       {"openai_chat_stream_finish_length_max_tokens_1.sse", "{\"", 2, {}, FinishReason::length, "length", 79, 1},
       {"openai_chat_stream_json_object.sse", "\n  {\n    \"location\": \"San Francisco, CA\"", 615, {}, FinishReason::stop, "stop", 19, 177},
@@ -171,7 +171,7 @@ TEST_CASE("openai codec: request body follows the Chat Completions wire format")
   CHECK(plain["max_tokens"] == 100);
 }
 
-TEST_CASE("openai codec: error bodies classify into kind, retryable and retry-after") {
+TEST_CASE("openai codec: error bodies classify into kind / retryable and retry-after") {
   using std::chrono::system_clock;
   http::Headers none;
   auto e401 = provider_openai::decode_error(401, read_fixture("openai_error_401_invalid_api_key.json"), none);

@@ -44,7 +44,7 @@ api::ChatRequest hello() {
 }
 }  // namespace
 
-TEST_CASE("replay: every OpenAI and Anthropic stream, whole / 1-byte / random chunks, equals the codec") {
+TEST_CASE("replay: every OpenAI and Anthropic stream / whole / 1-byte / random chunks / equals the codec") {
   const char* files[] = {
       "openai_chat_stream_finish_length_max_tokens_1.sse", "openai_chat_stream_json_object.sse",
       "openai_chat_stream_json_schema.sse", "openai_chat_stream_logprobs.sse", "openai_chat_stream_refusal.sse",
@@ -160,7 +160,7 @@ TEST_CASE("replay: cancelling the awaiting coroutine aborts the transfer promptl
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
 }
 
-TEST_CASE("http: address guard refuses, body limit, protocol restriction, proxy off") {
+TEST_CASE("http: address guard refuses / body limit / protocol restriction / proxy off") {
   asio::io_context ctx;
   MockServer server(ctx.get_executor(), [](const MockRequest&) {
     MockResponse r;

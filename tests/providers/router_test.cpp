@@ -78,7 +78,7 @@ api::ChatRequest req() {
 }
 }  // namespace
 
-TEST_CASE("router: full-jitter backoff stays within min(max, base * 2^n); retry-after is honoured") {
+TEST_CASE("router: full-jitter backoff stays within min(max / base * 2^n) - retry-after is honoured") {
   provider_router::RouterOptions o;
   o.base_delay = std::chrono::milliseconds(500);
   o.max_delay = std::chrono::milliseconds(8000);
@@ -90,7 +90,7 @@ TEST_CASE("router: full-jitter backoff stays within min(max, base * 2^n); retry-
   CHECK(provider_router::backoff_delay(o, 0, 0.5, 1234).count() == 1234);
 }
 
-TEST_CASE("router: retryable errors retry up to max_attempts; hopeless ones fall back at once") {
+TEST_CASE("router: retryable errors retry up to max_attempts - hopeless ones fall back at once") {
   asio::io_context ctx;
   auto a = std::make_shared<Scripted>("a", std::deque<Step>{{err(ErrorKind::server, true)}, {err(ErrorKind::rate_limit, true, 5)}, {}});
   auto router = provider_router::make_router({{a, "m1"}}, fast());
@@ -125,7 +125,7 @@ TEST_CASE("router: a retry-after longer than the cap moves on instead of waiting
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
 }
 
-TEST_CASE("router: a stream that delivered tokens is neither retried nor moved; one error event ends it") {
+TEST_CASE("router: a stream that delivered tokens is neither retried nor moved - one error event ends it") {
   asio::io_context ctx;
   auto a = std::make_shared<Scripted>("a", std::deque<Step>{{err(ErrorKind::network, true), true}});
   auto b = std::make_shared<Scripted>("b", std::deque<Step>{{}});
@@ -142,7 +142,7 @@ TEST_CASE("router: a stream that delivered tokens is neither retried nor moved; 
   CHECK(seen[1].error.provider == "a");
 }
 
-TEST_CASE("router: all listed providers failing gives the last error, one error event") {
+TEST_CASE("router: all listed providers failing gives the last error / one error event") {
   asio::io_context ctx;
   auto a = std::make_shared<Scripted>("a", std::deque<Step>{{err(ErrorKind::auth, false)}});
   auto b = std::make_shared<Scripted>("b", std::deque<Step>{{err(ErrorKind::not_found, false)}});

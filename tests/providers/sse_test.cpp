@@ -27,7 +27,7 @@ std::vector<std::string> bytes_of(const std::string& s) {
 }
 }  // namespace
 
-TEST_CASE("sse: LF, CRLF and CR line ends give the same events, in any split") {
+TEST_CASE("sse: LF / CRLF and CR line ends give the same events / in any split") {
   const std::string lf = "event: a\ndata: one\n\ndata: two\n\n";
   std::string crlf, cr;
   for (char c : lf) {
@@ -45,13 +45,13 @@ TEST_CASE("sse: LF, CRLF and CR line ends give the same events, in any split") {
   }
 }
 
-TEST_CASE("sse: CRLF split between chunks is one line end, not two") {
+TEST_CASE("sse: CRLF split between chunks is one line end / not two") {
   auto ev = decode({"data: x\r", "\ndata: y\r", "\n\r", "\n"});
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].data == "x\ny");
 }
 
-TEST_CASE("sse: multi-line data, comments, id, retry, fields without space or value") {
+TEST_CASE("sse: multi-line data / comments / id / retry / fields without space or value") {
   auto ev = decode({": keep-alive\ndata:first\ndata:  second\ndata\nid: 7\nretry: 1500\nevent:e\nbogus: 1\n\n"});
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].data == "first\n second\n");
@@ -64,7 +64,7 @@ TEST_CASE("sse: multi-line data, comments, id, retry, fields without space or va
   CHECK(d.comments() == 2);
 }
 
-TEST_CASE("sse: an event without data is dropped; a bad retry is ignored; id persists") {
+TEST_CASE("sse: an event without data is dropped - a bad retry is ignored - id persists") {
   auto ev = decode({"event: x\n\nid: 5\ndata: a\n\nretry: 12x\ndata: b\n\n"});
   REQUIRE(ev.size() == 2);
   CHECK(ev[0].event.empty());
@@ -84,7 +84,7 @@ TEST_CASE("sse: a 200 KB line and a UTF-8 character split across chunks") {
   CHECK(ev2[0].data == "68\xC2\xB0" "F");
 }
 
-TEST_CASE("sse: a leading BOM is skipped; an unterminated last event is flushed by finish()") {
+TEST_CASE("sse: a leading BOM is skipped - an unterminated last event is flushed by finish()") {
   auto ev = decode({"\xEF\xBB\xBF" "data: a\n\ndata: b"});
   REQUIRE(ev.size() == 2);
   CHECK(ev[0].data == "a");
@@ -92,7 +92,7 @@ TEST_CASE("sse: a leading BOM is skipped; an unterminated last event is flushed 
   CHECK(decode({"data: b"}, false).empty());
 }
 
-TEST_CASE("sse: every OpenAI and Anthropic transcript decodes identically whole, per byte and random") {
+TEST_CASE("sse: every OpenAI and Anthropic transcript decodes identically whole / per byte and random") {
   for (const char* f : {"openai_chat_stream_text_basic.sse", "openai_chat_stream_tool_calls_parallel.sse",
                         "openai_chat_stream_json_object.sse", "anthropic_stream_text_then_tool_use.sse",
                         "anthropic_stream_tool_use_truncated_max_tokens.sse", "anthropic_stream_tool_use_only.sse"}) {
