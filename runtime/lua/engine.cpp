@@ -10,6 +10,7 @@
 
 #include "runtime/exec/event.hpp"
 #include "runtime/lua/convert.hpp"
+#include "runtime/api/provider.hpp"
 #include "runtime/lua/vm.hpp"
 
 namespace asio = boost::asio;
@@ -147,6 +148,14 @@ int Engine::add_canceller(std::function<void()> fn) {
   return id;
 }
 void Engine::remove_canceller(int id) { cancellers_.erase(id); }
+
+Result<api::ResolvedModel> Engine::resolve_model(const std::string& model) {
+  if (auto it = resolved_.find(model); it != resolved_.end()) return it->second;
+  if (!services_.providers) return make_error(Errc::not_found, "no providers are configured");
+  auto r = services_.providers->resolve(model);
+  if (r && resolved_.size() < 256) resolved_.emplace(model, r.value());
+  return r;
+}
 
 void Engine::cancel_branch(Branch* b) {
   if (b->state == Branch::State::ok || b->state == Branch::State::error || b->state == Branch::State::cancelled)

@@ -27,12 +27,12 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "runtime/api/chat.hpp"
+#include "runtime/api/provider.hpp"
 #include "runtime/core/result.hpp"
 
 struct lua_State;
 
 namespace fh::api {
-class ProviderRegistry;
 class ToolHost;
 }  // namespace fh::api
 
@@ -96,6 +96,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   const Services& services() const noexcept { return services_; }
   const boost::asio::any_io_executor& executor() const noexcept { return ex_; }
   void emit_event(json event);
+  bool wants_events() const noexcept { return static_cast<bool>(services_.on_event); }
   void add_usage(const api::ChatResult& r);
   void count_tool_call() { ++outcome_.tool_calls; }
   // Stores `effect` and yields the calling thread; use as `return engine.yield(L, ...)`.
@@ -109,6 +110,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool stopping() const noexcept { return cancelled_ || kill_ != Kill::none; }
   // Long-lived helpers (llm.stream producers) register here so cancellation reaches them.
   int add_canceller(std::function<void()> fn);
+  // Resolves "provider/model" once per run (providers with per-run state stay consistent).
+  Result<api::ResolvedModel> resolve_model(const std::string& model);
   void remove_canceller(int id);
 
   // ---- used by the VM hook and allocator ----
@@ -146,6 +149,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::unordered_map<int, std::unique_ptr<Branch>> branches_;
   int next_branch_ = 1;
   std::unordered_map<int, std::function<void()>> cancellers_;
+  std::unordered_map<std::string, api::ResolvedModel> resolved_;  // per-run cache of model strings
   int next_canceller_ = 1;
   Outcome outcome_;
   bool has_cost_ = false;

@@ -121,8 +121,7 @@ Call parse_call(lua_State* L, const char* where) {
   if (c.req.messages.empty()) raise(L, where, "needs messages (or prompt)");
   if (c.model_string.empty()) c.model_string = e.services().default_model;
   if (c.model_string.empty()) raise(L, where, "no model given and no default model (--model)");
-  if (!e.services().providers) raise(L, where, "no providers are configured");
-  auto target = e.services().providers->resolve(c.model_string);
+  auto target = e.resolve_model(c.model_string);
   if (!target) raise(L, where, target.error().message);
   c.target = std::move(target.value());
   c.req.model = c.target.model;
@@ -136,11 +135,58 @@ void finish_result(api::ChatResult& r, const Call& c, std::chrono::steady_clock:
     r.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
+void set_str(lua_State* L, const char* k, const std::string& v) {
+  lua_pushlstring(L, v.data(), v.size());
+  lua_setfield(L, -2, k);
+}
+void set_int(lua_State* L, const char* k, int64_t v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+// The ChatResult JSON form, pushed straight into a table (the hot path of every model call).
+void push_chat_result(lua_State* L, const api::ChatResult& r) {
+  luaL_checkstack(L, 6, "pushing a model result");
+  lua_createtable(L, 0, 12);
+  set_str(L, "provider", r.provider);
+  set_str(L, "model", r.model);
+  set_str(L, "text", r.text);
+  set_str(L, "reasoning", r.reasoning);
+  lua_createtable(L, static_cast<int>(r.tool_calls.size()), 0);
+  for (size_t i = 0; i < r.tool_calls.size(); ++i) {
+    const auto& c = r.tool_calls[i];
+    lua_createtable(L, 0, 3);
+    set_str(L, "id", c.id);
+    set_str(L, "name", c.name);
+    push_json(L, c.arguments);
+    lua_setfield(L, -2, "arguments");
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  if (r.tool_calls.empty()) mark_array(L, -1);
+  lua_setfield(L, -2, "tool_calls");
+  auto fr = api::finish_reason_name(r.finish_reason);
+  set_str(L, "finish_reason", std::string(fr));
+  set_str(L, "provider_finish_reason", r.provider_finish_reason);
+  lua_createtable(L, 0, 5);
+  set_int(L, "input_tokens", r.usage.input_tokens);
+  set_int(L, "output_tokens", r.usage.output_tokens);
+  set_int(L, "cached_input_tokens", r.usage.cached_input_tokens);
+  set_int(L, "cache_write_tokens", r.usage.cache_write_tokens);
+  set_int(L, "reasoning_tokens", r.usage.reasoning_tokens);
+  lua_setfield(L, -2, "usage");
+  if (r.cost_usd) lua_pushnumber(L, *r.cost_usd);
+  else lua_pushlightuserdata(L, json_null_sentinel());
+  lua_setfield(L, -2, "cost_usd");
+  set_int(L, "latency_ms", r.latency_ms);
+  set_int(L, "ttft_ms", r.ttft_ms);
+}
+
 int l_llm_chat(lua_State* L) {
   Call c = parse_call(L, "llm.chat");
   Engine& e = Engine::of(L);
   return e.yield(L, [&e, c = std::move(c)]() mutable -> asio::awaitable<Pusher> {
-    e.emit_event({{"type", "llm_request"}, {"model", c.model_string}, {"request", api::to_json(c.req)}});
+    if (e.wants_events())
+      e.emit_event({{"type", "llm_request"}, {"model", c.model_string}, {"request", api::to_json(c.req)}});
     auto t0 = std::chrono::steady_clock::now();
     auto r = co_await c.target.provider->chat(std::move(c.req), {});
     if (!r) {
@@ -151,9 +197,8 @@ int l_llm_chat(lua_State* L) {
     api::ChatResult cr = std::move(r.value());
     finish_result(cr, c, t0);
     e.add_usage(cr);
-    json out = api::to_json(cr);
-    e.emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", out}});
-    co_return [out = std::move(out)](lua_State* L) { push_json(L, out); return 1; };
+    if (e.wants_events()) e.emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", api::to_json(cr)}});
+    co_return [cr = std::move(cr)](lua_State* L) { push_chat_result(L, cr); return 1; };
   });
 }
 

@@ -100,11 +100,69 @@ void push_prelude_host(lua_State* L) {
 namespace fh::lua {
 extern const std::string_view kPreludeSource;
 
-void open_prelude(lua_State* L) {
+// The prelude (tool.*, agent.*) is compiled on first use: most plans never touch it, and a
+// parked run should not pay for its functions. It runs with the globals as they were at start.
+static int load_prelude(lua_State* L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "fh.mod.tool") == LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
   if (luaL_loadbufferx(L, kPreludeSource.data(), kPreludeSource.size(), "=prelude", "t") != LUA_OK) lua_error(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "fh.env0");
+  lua_setupvalue(L, -2, 1);  // _ENV
   push_prelude_host(L);
   lua_call(L, 1, 2);
-  lua_setglobal(L, "agent");
-  lua_setglobal(L, "tool");
+  lua_setfield(L, LUA_REGISTRYINDEX, "fh.mod.agent");
+  lua_setfield(L, LUA_REGISTRYINDEX, "fh.mod.tool");
+  return 0;
+}
+
+static int l_lazy_index(lua_State* L) {
+  load_prelude(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, lua_tostring(L, lua_upvalueindex(1)));
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int l_lazy_pairs(lua_State* L) {
+  load_prelude(L);
+  lua_getglobal(L, "next");
+  lua_getfield(L, LUA_REGISTRYINDEX, lua_tostring(L, lua_upvalueindex(1)));
+  lua_pushnil(L);
+  return 3;
+}
+
+static int l_lazy_newindex(lua_State* L) { return luaL_error(L, "attempt to modify a read-only library table"); }
+
+void open_prelude(lua_State* L) {
+  // a snapshot of the globals for the prelude's _ENV
+  lua_newtable(L);
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "fh.env0");
+  for (const char* name : {"tool", "agent"}) {
+    lua_newtable(L);
+    lua_createtable(L, 0, 4);
+    lua_pushfstring(L, "fh.mod.%s", name);
+    lua_pushcclosure(L, l_lazy_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushfstring(L, "fh.mod.%s", name);
+    lua_pushcclosure(L, l_lazy_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushcfunction(L, l_lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setglobal(L, name);
+  }
 }
 }  // namespace fh::lua

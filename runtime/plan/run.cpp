@@ -60,7 +60,7 @@ asio::awaitable<RunResult> Run::execute() {
     ev["seq"] = ++seq_;
     user_sink(std::move(ev));
   };
-  req_.services.on_event = sink;
+  if (user_sink) req_.services.on_event = sink;
   sink({{"type", "run_started"}, {"run_id", req_.services.run_id}, {"plan", req_.chunk_name}, {"input", req_.input}});
 
   auto engine = lua::Engine::create(ex_, req_.services, req_.limits);
