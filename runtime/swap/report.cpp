@@ -66,7 +66,7 @@ std::vector<std::string> model_row(const ModelStats& m) {
   return {m.model, std::to_string(m.cells), std::to_string(m.ok), std::to_string(m.failed), std::to_string(m.skipped),
           pct(m.success_rate) + " [" + pct(m.success_low) + ", " + pct(m.success_high) + "]", score_cell(m),
           fmt("%.1f", m.latency_p50) + " / " + fmt("%.1f", m.latency_p95), fmt("%.1f", m.ttft_p50), tokens_cell(m),
-          calls_cell(m), cost_cell(m), usd(m.cost_total)};
+          calls_cell(m), cost_cell(m), m.cost_per_run ? usd(m.cost_total) : "n/a"};
 }
 
 std::string intro(const Summary& s) {
@@ -91,24 +91,46 @@ std::string num_label(double v) {
   if (v == 0) return "0";
   double a = std::fabs(v);
   if (a >= 1000) return fmt("%.0f", v);
-  if (a >= 0.001) return fmt("%.3g", v);
+  if (a >= 1e-5) return fmt("%.3g", v);
   return fmt("%.1e", v);
 }
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
 std::string color(size_t i) { return kColors[i % 8]; }
 
-void x_axis(std::ostringstream& o, const Scale& x, double y, double lo, double hi, const std::string& label) {
-  o << "<line x1='" << x(lo) << "' y1='" << y << "' x2='" << x(hi) << "' y2='" << y << "' stroke='#444'/>";
-  for (int k = 0; k <= 4; ++k) {
-    double v = lo + (hi - lo) * k / 4.0;
-    o << "<line x1='" << x(v) << "' y1='" << y << "' x2='" << x(v) << "' y2='" << y + 4 << "' stroke='#444'/>"
-      << "<text x='" << x(v) << "' y='" << y + 16 << "' text-anchor='middle'>" << num_label(v) << "</text>";
+// Round axis ends and a 1/2/5 step with at most ~6 ticks.
+struct Axis {
+  double lo, hi, step;
+};
+Axis nice_axis(double lo, double hi) {
+  if (!(hi > lo)) hi = lo + 1;
+  double raw = (hi - lo) / 5;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  return {std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, step};
+}
+
+void x_axis(std::ostringstream& o, const Scale& x, double y, const Axis& a, const std::string& label) {
+  o << "<line x1='" << x(a.lo) << "' y1='" << y << "' x2='" << x(a.hi) << "' y2='" << y << "' stroke='#444'/>";
+  for (double v = a.lo; v <= a.hi + a.step * 1e-6; v += a.step) {
+    double t = std::fabs(v) < a.step * 1e-6 ? 0 : v;
+    o << "<line x1='" << x(t) << "' y1='" << y << "' x2='" << x(t) << "' y2='" << y + 4 << "' stroke='#444'/>"
+      << "<text x='" << x(t) << "' y='" << y + 16 << "' text-anchor='middle'>" << num_label(t) << "</text>";
   }
-  o << "<text x='" << (x(lo) + x(hi)) / 2 << "' y='" << y + 32 << "' text-anchor='middle'>" << html_escape(label)
+  o << "<text x='" << (x(a.lo) + x(a.hi)) / 2 << "' y='" << y + 32 << "' text-anchor='middle'>" << html_escape(label)
     << "</text>";
 }
 
-std::string short_name(const std::string& m) { return m.size() > 34 ? m.substr(0, 31) + "..." : m; }
+// Chart labels: the model's number and its name, long names shortened in the middle (the ends of
+// "provider/model?file=..." strings are what tell them apart).
+std::string label(size_t i, const std::string& m) {
+  std::string name = m.size() > 30 ? m.substr(0, 8) + "..." + m.substr(m.size() - 19) : m;
+  return std::to_string(i + 1) + ". " + name;
+}
 
 std::string chart_scores(const Summary& s) {
   const double W = 720, left = 240, right = 30, row = 30, top = 20;
@@ -121,15 +143,15 @@ std::string chart_scores(const Summary& s) {
     }
   }
   if (s.scored && hi <= 1 && lo >= 0) hi = 1;
-  if (hi <= lo) hi = lo + 1;
-  Scale x{lo, hi, left, W - right};
+  Axis ax = nice_axis(lo, hi);
+  Scale x{ax.lo, ax.hi, left, W - right};
   std::ostringstream o;
   o << "<svg class='chart' id='chart-score' xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
     << "' viewBox='0 0 " << W << " " << H << "'>";
   for (size_t i = 0; i < s.models.size(); ++i) {
     const auto& m = s.models[i];
     double y = top + row * (static_cast<double>(i) + 0.5);
-    o << "<text x='" << left - 8 << "' y='" << y + 4 << "' text-anchor='end'>" << html_escape(short_name(m.model))
+    o << "<text x='" << left - 8 << "' y='" << y + 4 << "' text-anchor='end'>" << html_escape(label(i, m.model))
       << "</text>";
     double mean = s.scored ? m.mean_score.value_or(NAN) : m.success_rate;
     double l = s.scored ? m.ci_low.value_or(NAN) : m.success_low, h = s.scored ? m.ci_high.value_or(NAN) : m.success_high;
@@ -146,7 +168,7 @@ std::string chart_scores(const Summary& s) {
       << "<circle cx='" << x(mean) << "' cy='" << y << "' r='5' fill='" << color(i) << "'><title>"
       << html_escape(m.model) << ": " << score3(mean) << " [" << score3(l) << ", " << score3(h) << "]</title></circle>";
   }
-  x_axis(o, x, top + row * static_cast<double>(s.models.size()) + 4, lo, hi,
+  x_axis(o, x, top + row * static_cast<double>(s.models.size()) + 4, ax,
          s.scored ? "mean score, 95 % bootstrap interval" : "success rate, 95 % bootstrap interval");
   o << "</svg>";
   return o.str();
@@ -163,15 +185,14 @@ std::string chart_cost(const Summary& s) {
     }
   }
   if (cmax <= 0) cmax = 1e-6;
-  cmax *= 1.1;
-  Scale x{0, cmax, left, W - right}, y{ylo, yhi, H - bottom, top};
+  Axis ax = nice_axis(0, cmax * 1.05), ay = nice_axis(ylo, yhi);
+  Scale x{ax.lo, ax.hi, left, W - right}, y{ay.lo, ay.hi, H - bottom, top};
   std::ostringstream o;
   o << "<svg class='chart' id='chart-cost' xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
     << "' viewBox='0 0 " << W << " " << H << "'>";
-  x_axis(o, x, H - bottom, 0, cmax, "cost per run (USD)");
-  o << "<line x1='" << left << "' y1='" << y(ylo) << "' x2='" << left << "' y2='" << y(yhi) << "' stroke='#444'/>";
-  for (int k = 0; k <= 4; ++k) {
-    double v = ylo + (yhi - ylo) * k / 4.0;
+  x_axis(o, x, H - bottom, ax, "cost per run (USD)");
+  o << "<line x1='" << left << "' y1='" << y(ay.lo) << "' x2='" << left << "' y2='" << y(ay.hi) << "' stroke='#444'/>";
+  for (double v = ay.lo; v <= ay.hi + ay.step * 1e-6; v += ay.step) {
     o << "<text x='" << left - 6 << "' y='" << y(v) + 4 << "' text-anchor='end'>" << num_label(v) << "</text>"
       << "<line x1='" << left << "' y1='" << y(v) << "' x2='" << W - right << "' y2='" << y(v)
       << "' stroke='#ddd'/>";
@@ -186,7 +207,7 @@ std::string chart_cost(const Summary& s) {
     double cx = x(m.cost_per_run.value_or(0)), cy = y(v);
     o << "<circle cx='" << cx << "' cy='" << cy << "' r='6' fill='" << color(i) << "'" 
       << (m.cost_per_run ? "" : " fill-opacity='0.4'") << "><title>" << html_escape(m.model) << "</title></circle>"
-      << "<text x='" << cx + 9 << "' y='" << cy + 4 << "'>" << html_escape(short_name(m.model))
+      << "<text x='" << cx + 9 << "' y='" << cy + 4 << "'>" << html_escape(label(i, m.model))
       << (m.cost_per_run ? "" : " (no cost reported)") << "</text>";
   }
   o << "</svg>";
@@ -200,15 +221,15 @@ std::string chart_latency(const Summary& s) {
   for (const auto& m : s.models)
     if (!m.latencies.empty()) hi = std::max(hi, m.latencies.back());
   if (hi <= 0) hi = 1;
-  hi *= 1.05;
-  Scale x{0, hi, left, W - right};
+  Axis ax = nice_axis(0, hi * 1.02);
+  Scale x{ax.lo, ax.hi, left, W - right};
   std::ostringstream o;
   o << "<svg class='chart' id='chart-latency' xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
     << "' viewBox='0 0 " << W << " " << H << "'>";
   for (size_t i = 0; i < s.models.size(); ++i) {
     const auto& m = s.models[i];
     double y = top + row * (static_cast<double>(i) + 0.5);
-    o << "<text x='" << left - 8 << "' y='" << y + 4 << "' text-anchor='end'>" << html_escape(short_name(m.model))
+    o << "<text x='" << left - 8 << "' y='" << y + 4 << "' text-anchor='end'>" << html_escape(label(i, m.model))
       << "</text>";
     if (m.latencies.empty()) continue;
     double q1 = percentile(m.latencies, 0.25), q3 = percentile(m.latencies, 0.75);
@@ -225,7 +246,7 @@ std::string chart_latency(const Summary& s) {
       o << "<circle cx='" << x(m.latencies[k]) << "' cy='" << y + (static_cast<double>(k % 5) - 2) * 2.5
         << "' r='2' fill='" << color(i) << "' fill-opacity='0.6'/>";
   }
-  x_axis(o, x, top + row * static_cast<double>(s.models.size()) + 4, 0, hi, "latency per run (ms): box p25-p75, bar p50, dashed p95");
+  x_axis(o, x, top + row * static_cast<double>(s.models.size()) + 4, ax, "latency per run (ms): box p25-p75, bar p50, dashed p95");
   o << "</svg>";
   return o.str();
 }
@@ -272,15 +293,18 @@ std::string render_html(const Summary& s) {
   o << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Swap report: " << html_escape(s.plan)
     << "</title>\n<style>body{font:14px/1.4 sans-serif;margin:24px;color:#222;max-width:1100px}"
        "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-       "td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
+       "td:first-child,th:first-child{text-align:left}td:first-child{min-width:240px;max-width:360px;word-break:break-all}"
+       "th{background:#f4f4f4}td{white-space:nowrap}td:first-child{white-space:normal}"
        "svg.chart{display:block;margin:8px 0 24px;font:12px sans-serif}h2{margin-top:28px}</style></head><body>\n";
   o << "<h1>Swap report: " << html_escape(s.plan) << "</h1>\n<p>" << html_escape(intro(s)) << "</p>\n<p>"
     << html_escape(kMethod) << "</p>\n<table id='models'><tr>";
   for (const char* h : kHeaders) o << "<th>" << html_escape(h) << "</th>";
   o << "</tr>\n";
-  for (const auto& m : s.models) {
+  for (size_t i = 0; i < s.models.size(); ++i) {
+    auto row = model_row(s.models[i]);
+    row[0] = std::to_string(i + 1) + ". " + row[0];  // the number the charts use
     o << "<tr>";
-    for (const auto& c : model_row(m)) o << "<td>" << html_escape(c) << "</td>";
+    for (const auto& c : row) o << "<td>" << html_escape(c) << "</td>";
     o << "</tr>\n";
   }
   o << "</table>\n";

@@ -194,7 +194,7 @@ TEST_CASE("inputs parsing and score detection") {
   CHECK(!defines_score("function scorer(o) end"));
 }
 
-TEST_CASE("three models: success, scores, intervals, costs, tokens, paired comparison, errors") {
+TEST_CASE("three models - success rates and scores and intervals and costs and tokens and paired comparison and errors") {
   auto dir = fresh_dir("main");
   auto m = make_models(dir);
   auto cfg = base_config(dir, {m.echo, m.four, m.broken});
@@ -301,7 +301,7 @@ TEST_CASE("three models: success, scores, intervals, costs, tokens, paired compa
   CHECK(r.progress.back().eta_s == 0);
 }
 
-TEST_CASE("an LLM judge scores through its own model; its cost counts toward the spend") {
+TEST_CASE("an LLM judge scores through its own model and its cost counts toward the spend") {
   auto dir = fresh_dir("judge");
   write(dir / "judge.json", R"({"replies": [{"text": "Score: 0.75", "cost_usd": 0.001}]})");
   auto m = make_models(dir);
@@ -322,7 +322,7 @@ TEST_CASE("an LLM judge scores through its own model; its cost counts toward the
   CHECK(r.summary->spent_usd == doctest::Approx(0.02));
 }
 
-TEST_CASE("scorer helpers: contains, numeric, schema_valid; a scorer error leaves the score null") {
+TEST_CASE("scorer helpers contains/numeric/schema_valid and a scorer error leaves the score null") {
   auto dir = fresh_dir("helpers");
   auto m = make_models(dir);
   auto cfg = base_config(dir, {m.echo});
@@ -358,7 +358,7 @@ end
   CHECK(*s.mean_score == doctest::Approx(0.75));
 }
 
-TEST_CASE("a plan that defines score() is its own scorer; its model calls do not run while scoring") {
+TEST_CASE("a plan that defines score() is its own scorer and its model calls do not run while scoring") {
   auto dir = fresh_dir("inplan");
   auto m = make_models(dir);
   std::string plan = std::string("function score(output, input, expected) return exact(output, expected) end\n") + kPlan;
@@ -376,7 +376,7 @@ TEST_CASE("a plan that defines score() is its own scorer; its model calls do not
   CHECK(r.summary->spent_usd == doctest::Approx(0.01));
 }
 
-TEST_CASE("interrupting keeps finished cells; --resume runs only the missing ones") {
+TEST_CASE("interrupting keeps finished cells and resume runs only the missing ones") {
   auto dir = fresh_dir("resume");
   write(dir / "slow.json", R"({"replies": [{"text": "4", "cost_usd": 0.001, "latency_ms": 30}]})");
   auto slow = "mock/script?file=" + (dir / "slow.json").string();
@@ -416,7 +416,7 @@ TEST_CASE("interrupting keeps finished cells; --resume runs only the missing one
   CHECK(lines(cfg.out_dir / "results.jsonl").size() == 20);
 }
 
-TEST_CASE("budget: cells that would exceed it are skipped, reported, and run later on --resume") {
+TEST_CASE("budget - cells that would exceed it are skipped and reported and run later on resume") {
   auto dir = fresh_dir("budget");
   auto m = make_models(dir);
   auto cfg = base_config(dir, {m.four});
