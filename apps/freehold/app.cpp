@@ -3,7 +3,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/freehold/register_remote.hpp"
 #include "providers/mock/mock.hpp"
+#include "providers/router/router.hpp"
 
 namespace fh::app {
 
@@ -29,6 +31,11 @@ Result<json> load_config(const std::string& path) {
 
 void register_all_providers(api::ProviderRegistry& reg) {
   provider_mock::register_mock(reg);
+  register_remote_providers(reg);
+  reg.set_chain_factory([](std::vector<api::ResolvedModel> chain) -> Result<api::ResolvedModel> {
+    std::string model = chain.front().model;
+    return api::ResolvedModel{provider_router::make_router(std::move(chain)), model};
+  });
 }
 
 }  // namespace fh::app

@@ -16,6 +16,7 @@
 
 #include "apps/freehold/app.hpp"
 #include "runtime/plan/run.hpp"
+#include "tools/builtin.hpp"
 
 namespace asio = boost::asio;
 
@@ -80,6 +81,23 @@ int run_plan(const RunOptions& o) {
   req.services.run_id = "cli";
   std::error_code ec;
   req.services.workspace = std::filesystem::absolute(o.workspace.empty() ? "." : o.workspace, ec).string();
+  // Built-in tools (fs.*, shell.exec, http.fetch, time.now) under the user's config only.
+  auto tool_opts = tools::options_from_config(config.value(), req.services.workspace);
+  if (!tool_opts) return fail(2, "config: " + tool_opts.error().message);
+  tool_opts->approver = [](tools::ApprovalRequest r) -> asio::awaitable<tools::Approval> {
+    // A person at a terminal approves once; without one, `ask` is a refusal.
+    if (!isatty(STDIN_FILENO)) co_return tools::Approval::deny;
+    std::cerr << "freehold: approve " << r.tool << " " << r.args.dump() << " (" << r.reason << ")? [y/N] "
+              << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    co_return (answer == "y" || answer == "yes") ? tools::Approval::once : tools::Approval::deny;
+  };
+  auto host = tools::make_builtin_host(std::move(tool_opts.value()));
+  std::shared_ptr<api::ToolHost> tool_host;
+  if (host) tool_host = host.value();
+  else std::cerr << "freehold: built-in tools unavailable: " << host.error().message << "\n";
+  req.services.tools = tool_host.get();
   bool trace = o.trace;
   req.services.on_event = [trace](json ev) { print_event(ev, trace); };
 

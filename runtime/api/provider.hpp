@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -40,12 +41,17 @@ class ProviderRegistry {
   // section of the user's config file (or null).
   Result<ResolvedModel> resolve(std::string_view model) const;
   void set_config(json config) { config_ = std::move(config); }
+  // "a/m1,b/m2": a fallback chain. The composition root installs the router that serves it; the
+  // chain never reaches a provider the user did not list.
+  using ChainFactory = std::function<Result<ResolvedModel>(std::vector<ResolvedModel>)>;
+  void set_chain_factory(ChainFactory f) { chain_ = std::move(f); }
   const json& config() const noexcept { return config_; }
   std::vector<std::string> prefixes() const;
 
  private:
   std::map<std::string, ProviderFactory, std::less<>> factories_;
   json config_ = json::object();
+  ChainFactory chain_;
 };
 
 }  // namespace fh::api
