@@ -138,8 +138,18 @@ json build_request(const api::ChatRequest& req, const WireOptions& o) {
   if (req.top_p) body["top_p"] = *req.top_p;
   if (!req.stop.empty()) body["stop_sequences"] = req.stop;
   if (o.stream) body["stream"] = true;
-  if (req.extra.is_object())
-    for (auto it = req.extra.begin(); it != req.extra.end(); ++it) body[it.key()] = it.value();
+  // The unified passthrough may say parallel_tool_calls: false (OpenAI's word); Anthropic says it
+  // inside tool_choice.
+  if (req.extra.is_object()) {
+    for (auto it = req.extra.begin(); it != req.extra.end(); ++it) {
+      if (it.key() != "parallel_tool_calls") {
+        body[it.key()] = it.value();
+      } else if (it.value() == false && !req.tools.empty()) {
+        if (!body.contains("tool_choice")) body["tool_choice"] = {{"type", "auto"}};
+        if (body["tool_choice"]["type"] != "none") body["tool_choice"]["disable_parallel_tool_use"] = true;
+      }
+    }
+  }
   return body;
 }
 

@@ -239,3 +239,15 @@ TEST_CASE("anthropic codec: an error event after a 200 ends the stream with that
   CHECK(!d.done);
   CHECK(d.result.text == "I'll check the current weather in Paris for you.");
 }
+
+TEST_CASE("anthropic codec: parallel_tool_calls false becomes disable_parallel_tool_use") {
+  api::ChatRequest req;
+  req.model = "m";
+  req.messages.push_back(api::Message::user("x"));
+  req.tools.push_back({"f", "", {{"type", "object"}}});
+  req.extra = {{"parallel_tool_calls", false}, {"top_k", 5}};
+  json body = provider_anthropic::build_request(req, {});
+  CHECK(body["tool_choice"] == json{{"type", "auto"}, {"disable_parallel_tool_use", true}});
+  CHECK(body["top_k"] == 5);
+  CHECK(!body.contains("parallel_tool_calls"));
+}
