@@ -1,5 +1,14 @@
 # Shared build helpers: warnings and sanitizers for project targets.
 
+# The workplace's shared data (models, fixtures): beside the checkout, else /work/shared.
+if(NOT FH_SHARED_DIR)
+  if(EXISTS ${PROJECT_SOURCE_DIR}/../shared/fixtures)
+    get_filename_component(FH_SHARED_DIR ${PROJECT_SOURCE_DIR}/../shared ABSOLUTE)
+  else()
+    set(FH_SHARED_DIR /work/shared)
+  endif()
+endif()
+
 function(fh_target_defaults target)
   # -Wmismatched-new-delete: GCC 12 false positive on Asio coroutine frames at -O2.
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-mismatched-new-delete)
@@ -22,7 +31,7 @@ function(fh_add_test name)
   fh_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${T_LIBS} doctest::doctest)
   target_compile_definitions(${name} PRIVATE
-    FH_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FH_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+    FH_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FH_SHARED_DIR="${FH_SHARED_DIR}"
     FH_BINARY_DIR="${PROJECT_BINARY_DIR}")
   if(NOT T_LABELS)
     set(T_LABELS unit)
