@@ -186,6 +186,7 @@ Error net_error(Errc code, std::string msg, json detail = json::object()) {
 }
 
 void CurlService::start(std::shared_ptr<Transfer> t) {
+  if (t->done || shutting_down_) return;  // cancelled before it started
   Request& r = t->req;
   CURL* e = curl_easy_init();
   if (!e) {
@@ -282,19 +283,19 @@ void CurlService::note_activity(Transfer& t) {
 void CurlService::abort(const std::shared_ptr<Transfer>& t, std::optional<Error> why) {
   if (t->done || shutting_down_) return;
   if (why) t->abort_reason = std::move(why);
-  curl_multi_remove_handle(multi_, t->easy);
+  if (t->easy) curl_multi_remove_handle(multi_, t->easy);
   finish(t, CURLE_ABORTED_BY_CALLBACK);
 }
 
 void CurlService::finish(const std::shared_ptr<Transfer>& t, CURLcode rc) {
   if (t->done) return;
   t->done = true;
-  transfers_.erase(t->easy);
+  if (t->easy) transfers_.erase(t->easy);
   if (t->watchdog) t->watchdog->cancel();
   auto now = Clock::now();
   Outcome out;
   long status = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (t->easy) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   json detail = {{"status", status}, {"body_bytes", t->body_bytes}};
   if (t->abort_reason) {
     out.error = std::move(*t->abort_reason);
