@@ -82,6 +82,21 @@ const char* kMethod =
     "plan run; percentiles interpolate between ranks. Paired comparison: per input, the mean over repeats of "
     "the metric against the first model's (a difference above 1e-9 wins).";
 
+// The most frequent error messages of a model (at most 20, each cut at 300 bytes), then a remainder.
+std::vector<std::pair<std::string, int64_t>> listed_errors(const ModelStats& m) {
+  std::vector<std::pair<std::string, int64_t>> v(m.errors.begin(), m.errors.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (v.size() > 20) {
+    int64_t rest = 0, kinds = static_cast<int64_t>(v.size()) - 20;
+    for (size_t i = 20; i < v.size(); ++i) rest += v[i].second;
+    v.resize(20);
+    v.emplace_back("(" + std::to_string(kinds) + " other messages)", rest);
+  }
+  for (auto& [msg, n] : v)
+    if (msg.size() > 300) msg = msg.substr(0, 300) + "...";
+  return v;
+}
+
 // ---- SVG ----
 struct Scale {
   double d0, d1, r0, r1;
@@ -280,7 +295,8 @@ std::string render_markdown(const Summary& s) {
   if (any_errors) {
     o << "\n## Errors\n\n";
     for (const auto& m : s.models) {
-      for (const auto& [msg, n] : m.errors) o << "- `" << md_escape(m.model) << "` x" << n << ": " << md_escape(msg) << "\n";
+      for (const auto& [msg, n] : listed_errors(m))
+        o << "- `" << md_escape(m.model) << "` x" << n << ": " << md_escape(msg) << "\n";
       if (m.score_errors > 0)
         o << "- `" << md_escape(m.model) << "` x" << m.score_errors << ": scorer error (see score_error in results.jsonl)\n";
     }
@@ -326,7 +342,7 @@ std::string render_html(const Summary& s) {
   if (any_errors) {
     o << "<h2>Errors</h2>\n<ul>\n";
     for (const auto& m : s.models)
-      for (const auto& [msg, n] : m.errors)
+      for (const auto& [msg, n] : listed_errors(m))
         o << "<li><code>" << html_escape(m.model) << "</code> x" << n << ": " << html_escape(msg) << "</li>\n";
     o << "</ul>\n";
   }

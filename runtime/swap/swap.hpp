@@ -13,6 +13,11 @@
 // replaced by stubs that stop the chunk, so `score` must be defined before the plan's first model
 // call. A cell that failed scores 0 when there is a scorer; a scorer error leaves the score null.
 //
+// Budget: before a cell starts, its cost is estimated as the mean cost of that model's finished cells
+// (the mean over all finished cells while the model has none; 0 before any cell finished); the cell is
+// skipped, and recorded with "skipped": true, when spent + running estimates + its estimate exceed
+// the budget. Skipped cells count as missing for --resume.
+//
 // Statistics and reports (stats.cpp, report.cpp) are pure functions of the records.
 #pragma once
 

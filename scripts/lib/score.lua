@@ -9,7 +9,8 @@
 --   numeric(output, expected [, tol])                  first number in each within tol (default 1e-6)
 --   number(value)                                      first number in a value, or nil
 --   schema_valid(value, schema)                        JSON Schema subset check -> ok, reason
---   judge{model = ..., rubric = ... [, output, input, expected]}  an LLM grade in [0, 1]
+--   judge{model = ..., rubric = ... [, output, input, expected]}  an LLM grade in [0, 1]; the model
+--       defaults to the model under test, output/input/expected to the cell's
 local args = input
 local cell_output, cell_input, cell_expected = args.output, args.input, args.expected
 
@@ -180,8 +181,10 @@ local env = setmetatable({}, {__index = _ENV})
 for k, f in pairs(H) do env[k] = f end
 env.input = cell_input
 if args.scorer_is_plan then
-  local stub = setmetatable({}, {__index = function() return function() error(STOP, 0) end end})
-  env.llm, env.tool, env.agent, env.task = stub, stub, stub, stub
+  local stop = {__index = function() return function() error(STOP, 0) end end}
+  local stub = setmetatable({}, stop)
+  env.llm, env.agent, env.task = stub, stub, stub
+  env.tool = setmetatable({define = function() end}, stop)  -- tool definitions may come before score
 end
 
 local chunk, cerr = load(args.scorer, "=" .. (args.scorer_name or "scorer.lua"), "t", env)

@@ -361,7 +361,10 @@ end
 TEST_CASE("a plan that defines score() is its own scorer and its model calls do not run while scoring") {
   auto dir = fresh_dir("inplan");
   auto m = make_models(dir);
-  std::string plan = std::string("function score(output, input, expected) return exact(output, expected) end\n") + kPlan;
+  std::string plan =
+      std::string("tool.define{name = 'noop', description = 'nothing', parameters = {type = 'object'},\n"
+                  "            handler = function() return {} end}\n"
+                  "function score(output, input, expected) return exact(output, expected) end\n") + kPlan;
   REQUIRE(defines_score(plan));
   auto cfg = base_config(dir, {m.four});
   cfg.plan_source = plan;
@@ -370,8 +373,9 @@ TEST_CASE("a plan that defines score() is its own scorer and its model calls do 
   auto r = run(cfg);
   REQUIRE_MESSAGE(r.summary, r.summary.error().message);
   const auto& s = r.summary->models[0];
-  CHECK(*s.mean_score == doctest::Approx(0.6));
   CHECK(s.score_errors == 0);
+  REQUIRE(s.mean_score);
+  CHECK(*s.mean_score == doctest::Approx(0.6));
   CHECK(s.cost_total == doctest::Approx(0.01));  // only the 5 plan runs called the model
   CHECK(r.summary->spent_usd == doctest::Approx(0.01));
 }
