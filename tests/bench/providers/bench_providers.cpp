@@ -1,4 +1,4 @@
-// Provider-layer benchmarks (docs/BENCHMARKS_providers.md):
+// Provider-layer benchmarks (docs/BENCHMARKS.md, "Remote providers"):
 //   bench_providers sse [MB]            SSE decode throughput, and SSE + OpenAI codec + assembler
 //   bench_providers latency [N]         per-request time: raw fetch vs provider vs router, local mock
 //   bench_providers concurrent [N] [random]  N streaming requests at once on one client loop thread
