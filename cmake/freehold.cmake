@@ -10,8 +10,9 @@ if(NOT FH_SHARED_DIR)
 endif()
 
 function(fh_target_defaults target)
-  # -Wmismatched-new-delete: GCC 12 false positive on Asio coroutine frames at -O2.
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-mismatched-new-delete)
+  # GCC 12 false positives: -Wmismatched-new-delete on Asio coroutine frames at -O2, and
+  # -Wrestrict on `"literal" + std::string&&` at -O3 (GCC bug 105329).
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-mismatched-new-delete -Wno-restrict)
   if(FH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
