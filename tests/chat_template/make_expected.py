@@ -152,6 +152,18 @@ def main():
                 with open(base + ".txt", "w", encoding="utf-8", newline="") as f:
                     f.write(text)
                 counts["ok"] += 1
+    snippets = json.load(open(os.path.join(HERE, "snippets.json"), encoding="utf-8"))
+    results = {}
+    for sn in snippets:
+        try:
+            results[sn["name"]] = {"out": env.from_string(sn["template"]).render(**sorted_json(sn["context"]))}
+        except Raised as e:
+            results[sn["name"]] = {"error": "raise", "message": str(e)}
+        except Exception as e:
+            results[sn["name"]] = {"error": "error", "message": "%s: %s" % (type(e).__name__, e)}
+    with open(os.path.join(out_dir, "snippets.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1, ensure_ascii=False, sort_keys=True)
+        f.write("\n")
     print("jinja2 %s: %d templates, %s" % (jinja2.__version__, len(templates), counts), file=sys.stderr)
 
 

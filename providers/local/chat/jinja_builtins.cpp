@@ -129,6 +129,19 @@ std::string title_case(const std::string& s) {
   return out;
 }
 
+// Python's str.title(): a letter is upper-cased after a non-letter, lower-cased after a letter.
+std::string py_title(const std::string& s) {
+  std::string out;
+  bool prev_letter = false;
+  for (char c : s) {
+    bool letter = std::isalpha(static_cast<unsigned char>(c)) != 0;
+    if (letter) out += prev_letter ? char(std::tolower(static_cast<unsigned char>(c))) : char(std::toupper(static_cast<unsigned char>(c)));
+    else out += c;
+    prev_letter = letter || (static_cast<unsigned char>(c) >= 0x80);
+  }
+  return out;
+}
+
 int64_t to_int(const Value& v, int64_t def) {
   switch (v.kind) {
     case Value::Kind::integer: return v.i;
@@ -269,7 +282,7 @@ bool contains(const Value& c, const Value& item, const BuiltinEnv& env) {
         if (equals(x, item)) return true;
       return false;
     case Value::Kind::dict: return item.is_string() && c.d->find(item.s) != nullptr;
-    default: fail(env, "argument of type '" + type_name(c) + "' is not iterable");
+    default: fail(env, "argument of type '" + std::string(c.is_none() ? "NoneType" : type_name(c)) + "' is not iterable");
   }
 }
 
@@ -376,7 +389,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& args, cons
     if (v.is_undefined()) return Value::list();
     if (!v.is_dict()) fail(env, "items filter needs a mapping, got " + type_name(v));
     List out;
-    for (auto& [k, x] : v.d->items) out.push_back(Value::list({Value::string(k), x}));
+    for (auto& [k, x] : v.d->items) out.push_back(Value::make_tuple({Value::string(k), x}));
     return Value::list(std::move(out));
   }
   if (name == "join") {
@@ -470,7 +483,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& args, cons
     auto items = v.d->items;
     std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return lower(a.first) < lower(b.first); });
     List out;
-    for (auto& [k, x] : items) out.push_back(Value::list({Value::string(k), x}));
+    for (auto& [k, x] : items) out.push_back(Value::make_tuple({Value::string(k), x}));
     return Value::list(std::move(out));
   }
   if (name == "sum") {
@@ -546,7 +559,7 @@ std::optional<Value> call_method(const Value& obj, const std::string& name, Call
     }
     if (name == "upper") return Value::string(upper(s));
     if (name == "lower") return Value::string(lower(s));
-    if (name == "title") return Value::string(title_case(s));
+    if (name == "title") return Value::string(py_title(s));
     if (name == "capitalize") return apply_filter("capitalize", obj, args, env);
     if (name == "find") {
       size_t p = s.find(need_str(arg(args, 0, "sub", none), env, "find"));

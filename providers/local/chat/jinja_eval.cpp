@@ -430,7 +430,7 @@ class Interp {
       case Expr::K::tuple: {
         List l;
         for (auto& x : e.args) l.push_back(eval(*x, sc));
-        return Value::list(std::move(l));
+        return e.k == Expr::K::tuple ? Value::make_tuple(std::move(l)) : Value::list(std::move(l));
       }
       case Expr::K::dict: {
         Value dv = Value::dict();

@@ -3,6 +3,7 @@
 // newline dropped. The expression grammar follows jinja2's precedence levels.
 #include <cctype>
 #include <cstdlib>
+#include <optional>
 
 #include "providers/local/chat/jinja_ast.hpp"
 
@@ -76,6 +77,57 @@ class Lexer {
 
   [[noreturn]] void fail(const std::string& msg, size_t pos) const { throw TemplateError(msg, line_at(pos)); }
 
+  static void put_utf8(std::string& out, uint32_t cp) {
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+    if (cp < 0x80) out += char(cp);
+    else if (cp < 0x800) { out += char(0xC0 | (cp >> 6)); out += char(0x80 | (cp & 0x3F)); }
+    else if (cp < 0x10000) { out += char(0xE0 | (cp >> 12)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
+    else { out += char(0xF0 | (cp >> 18)); out += char(0x80 | ((cp >> 12) & 0x3F)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
+  }
+
+  // Python's unicode-escape rules for the character after a backslash (jinja2 applies them to
+  // string literals); `q` is just past that character. Returns the new position.
+  size_t unescape(char e, size_t q, std::string& out) const {
+    auto hex = [&](size_t n) -> std::optional<uint32_t> {
+      if (q + n > src_.size()) return std::nullopt;
+      uint32_t v = 0;
+      for (size_t k = 0; k < n; ++k) {
+        char c = src_[q + k];
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+        v = v * 16 + uint32_t(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(c) - 'a' + 10));
+      }
+      return v;
+    };
+    switch (e) {
+      case 'n': out += '\n'; return q;
+      case 't': out += '\t'; return q;
+      case 'r': out += '\r'; return q;
+      case 'a': out += '\a'; return q;
+      case 'b': out += '\b'; return q;
+      case 'f': out += '\f'; return q;
+      case 'v': out += '\v'; return q;
+      case '\\': case '\'': case '"': out += e; return q;
+      case '\n': return q;
+      case 'x': case 'u': case 'U': {
+        size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+        auto v = hex(n);
+        if (!v) fail("bad \\" + std::string(1, e) + " escape in string literal", q);
+        put_utf8(out, *v);
+        return q + n;
+      }
+      default:
+        if (e >= '0' && e <= '7') {
+          uint32_t v = uint32_t(e - '0');
+          for (int k = 0; k < 2 && q < src_.size() && src_[q] >= '0' && src_[q] <= '7'; ++k) v = v * 8 + uint32_t(src_[q++] - '0');
+          put_utf8(out, v);
+          return q;
+        }
+        out += '\\';
+        out += e;
+        return q;
+    }
+  }
+
   size_t lex_tag(size_t open, std::vector<Segment>& segs) {
     Segment s;
     s.line = line_at(open);
@@ -148,16 +200,7 @@ class Lexer {
           if (d == '\\' && q + 1 < src_.size()) {
             char e = src_[q + 1];
             q += 2;
-            switch (e) {
-              case 'n': t.s += '\n'; break;
-              case 't': t.s += '\t'; break;
-              case 'r': t.s += '\r'; break;
-              case '\\': t.s += '\\'; break;
-              case '\'': t.s += '\''; break;
-              case '"': t.s += '"'; break;
-              case '\n': break;
-              default: t.s += '\\'; t.s += e; break;
-            }
+            q = unescape(e, q, t.s);
             continue;
           }
           t.s += d;

@@ -129,12 +129,13 @@ std::string repr(const Value& v) {
   switch (v.kind) {
     case Value::Kind::string: return repr_string(v.s);
     case Value::Kind::list: {
-      std::string out = "[";
+      std::string out = v.tuple ? "(" : "[";
       for (size_t k = 0; k < v.l->size(); ++k) {
         if (k) out += ", ";
         out += repr((*v.l)[k]);
       }
-      return out + "]";
+      if (v.tuple && v.l->size() == 1) out += ",";
+      return out + (v.tuple ? ")" : "]");
     }
     case Value::Kind::dict: {
       if (v.d->is_namespace) return "<Namespace>";

@@ -37,6 +37,7 @@ struct Value {
   std::shared_ptr<List> l;
   std::shared_ptr<Dict> d;
   std::shared_ptr<NativeFn> fn;
+  bool tuple = false;  // a list that Python would show as a tuple: ('a', 1)
 
   static Value undefined() { return {}; }
   static Value none() { Value v; v.kind = Kind::none; return v; }
@@ -45,6 +46,7 @@ struct Value {
   static Value number(double x) { Value v; v.kind = Kind::number; v.f = x; return v; }
   static Value string(std::string x) { Value v; v.kind = Kind::string; v.s = std::move(x); return v; }
   static Value list(List x = {});
+  static Value make_tuple(List x) { Value v = list(std::move(x)); v.tuple = true; return v; }
   static Value dict();
   static Value callable(NativeFn f);
 
