@@ -80,8 +80,11 @@ fh::Result<Ok> Tokenizer::load(const kernel::GgufFile& f) {
     return fail("tokenizer.ggml.tokens is not an array of strings");
   if (toks->strings.empty()) return fail("tokenizer.ggml.tokens is empty");
   if (toks->strings.size() > size_t(INT32_MAX) - 1) return fail("tokenizer.ggml.tokens is too large");
-  tokens_ = toks->strings;
-  const size_t n = tokens_.size();
+  const size_t n = toks->strings.size();
+  size_t bytes = 0;
+  for (const auto& t : toks->strings) bytes += t.size();
+  tokens_.reserve(n, bytes);
+  for (const auto& t : toks->strings) tokens_.push(t);
 
   scores_.assign(n, 0.f);
   if (const MetaValue* sc = f.find("tokenizer.ggml.scores")) {
@@ -98,8 +101,7 @@ fh::Result<Ok> Tokenizer::load(const kernel::GgufFile& f) {
       types_[i] = v >= normal && v <= byte ? static_cast<int32_t>(v) : normal;
     }
   }
-  index_.reserve(n);
-  for (size_t i = 0; i < n; ++i) index_[tokens_[i]] = static_cast<int32_t>(i);  // last one wins
+  index_.build(tokens_);  // of equal texts the last one wins, as in llama.cpp
 
   // Special token ids: absent, negative or 0xFFFFFFFF mean none; other out-of-range values are
   // an error for the ones we use.
@@ -177,7 +179,7 @@ fh::Result<Ok> Tokenizer::load(const kernel::GgufFile& f) {
       const int32_t l = find(std::string_view(m).substr(0, sp));
       const int32_t rt = find(std::string_view(m).substr(sp + 1));
       if (l < 0 || rt < 0) continue;  // can never apply
-      ranks_.try_emplace((uint64_t(uint32_t(l)) << 32) | uint32_t(rt), static_cast<int32_t>(r));
+      ranks_.insert(l, rt, static_cast<int32_t>(r));
     }
   }
 
@@ -210,17 +212,18 @@ fh::Result<Ok> Tokenizer::load(const kernel::GgufFile& f) {
   build_specials();
 
   // Pieces.
-  pieces_.resize(n);
+  pieces_.reserve(n, bytes);
+  std::string p;
   for (size_t i = 0; i < n; ++i) {
-    const std::string& t = tokens_[i];
-    std::string& p = pieces_[i];
+    const std::string_view t = tokens_[i];
+    p.clear();
     const int32_t ty = types_[i];
     if (ty == control || ty == unknown || ty == user_defined) {
       p = t;
     } else if (spm_) {
       unsigned hexval = 0;
       char tail = 0;
-      if (ty == byte && t.size() == 6 && std::sscanf(t.c_str(), "<0x%2X%c", &hexval, &tail) == 2 &&
+      if (ty == byte && t.size() == 6 && std::sscanf(std::string(t).c_str(), "<0x%2X%c", &hexval, &tail) == 2 &&
           tail == '>') {
         p.assign(1, static_cast<char>(hexval));
       } else {
@@ -242,6 +245,7 @@ fh::Result<Ok> Tokenizer::load(const kernel::GgufFile& f) {
         k += d.len;
       }
     }
+    pieces_.push(p);
   }
   return Ok{};
 }
@@ -323,7 +327,7 @@ void Tokenizer::encode_fragment(std::string_view text, bool prev_special, std::v
 }
 
 std::string Tokenizer::token_bytes(int32_t id) const {
-  return id >= 0 && size_t(id) < pieces_.size() ? pieces_[id] : std::string();
+  return id >= 0 && size_t(id) < pieces_.size() ? std::string(pieces_[id]) : std::string();
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
@@ -336,8 +340,8 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
       if (!(skip_special && ty != user_defined)) out += pieces_[id];
       continue;
     }
-    const std::string& p = pieces_[id];
-    if (strip && !p.empty() && p[0] == ' ') out.append(p, 1);
+    const std::string_view p = pieces_[id];
+    if (strip && !p.empty() && p[0] == ' ') out += p.substr(1);
     else out += p;
     strip = false;
   }
@@ -356,13 +360,11 @@ int32_t Tokenizer::type(int32_t id) const {
 }
 
 int32_t Tokenizer::find(std::string_view token_text) const {
-  auto it = index_.find(token_text);
-  return it == index_.end() ? -1 : it->second;
+  return index_.find(tokens_, token_text);
 }
 
-const std::string& Tokenizer::text(int32_t id) const {
-  static const std::string empty;
-  return id >= 0 && size_t(id) < tokens_.size() ? tokens_[id] : empty;
+std::string_view Tokenizer::text(int32_t id) const {
+  return id >= 0 && size_t(id) < tokens_.size() ? tokens_[id] : std::string_view();
 }
 
 }  // namespace fh::local

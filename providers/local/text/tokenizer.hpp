@@ -17,11 +17,11 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "providers/local/kernel/gguf.hpp"
 #include "providers/local/text/pretokenize.hpp"
+#include "providers/local/text/tables.hpp"
 #include "runtime/core/result.hpp"
 
 namespace fh::local {
@@ -61,7 +61,7 @@ class Tokenizer {
   bool is_special(int32_t id) const;  // control, user-defined or unknown
   int32_t type(int32_t id) const;     // Type, or 0 if out of range
   int32_t find(std::string_view token_text) const;  // exact vocab entry, -1 if absent
-  const std::string& text(int32_t id) const;         // the vocab entry ("" if out of range)
+  std::string_view text(int32_t id) const;           // the vocab entry ("" if out of range)
   size_t size() const { return tokens_.size(); }
   std::string_view model_type() const { return model_; }  // "llama" | "gpt2"
   std::string_view pre() const { return pre_; }           // tokenizer.ggml.pre
@@ -85,13 +85,13 @@ class Tokenizer {
   bool spm_ = true;
   std::string model_, pre_;
   PreTokenizer pre_kind_ = PreTokenizer::bpe_default;
-  std::vector<std::string> tokens_;
+  StringPool tokens_;
+  StringPool pieces_;  // token_bytes per id
   std::vector<float> scores_;
   std::vector<int32_t> types_;
-  std::vector<std::string> pieces_;  // token_bytes per id
   std::vector<uint8_t> eog_, rstrip_;
-  std::unordered_map<std::string_view, int32_t> index_;  // views into tokens_
-  std::unordered_map<uint64_t, int32_t> ranks_;          // (left id << 32 | right id) -> rank
+  TextIndex index_;
+  PairRanks ranks_;
   std::array<int32_t, 256> byte_ids_{};                  // byte -> its token (fallback / BPE base)
   std::vector<TrieNode> trie_;
   int32_t bos_ = -1, eos_ = -1, eot_ = -1, eom_ = -1, unk_ = -1;

@@ -90,9 +90,7 @@ void Tokenizer::encode_spm(std::string_view text, bool space_prefix, std::vector
 }
 
 int32_t Tokenizer::rank(int32_t left, int32_t right) const {
-  if (left < 0 || right < 0) return -1;
-  auto it = ranks_.find((uint64_t(uint32_t(left)) << 32) | uint32_t(right));
-  return it == ranks_.end() ? -1 : it->second;
+  return ranks_.find(left, right);
 }
 
 void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
