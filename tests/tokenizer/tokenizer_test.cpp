@@ -288,6 +288,10 @@ TEST_CASE("pre-tokenizer splits by hand-written patterns") {
   CHECK(words(PreTokenizer::llama3, "I'VE 12345 x\n\n  y") == V{"I", "'VE", " ", "123", "45", " x", "\n\n", " ", " y"});
   CHECK(words(PreTokenizer::qwen2, "a 123") == V{"a", " ", "1", "2", "3"});
   CHECK(words(PreTokenizer::falcon, "x=1234567") == V{"x", "=", "123", "456", "7"});
+  CHECK(words(PreTokenizer::tekken, "Hello WORLDwide x'S 123") ==
+        V{"Hello", " WORLDwide", " x", "'S", " ", "1", "2", "3"});
+  CHECK(words(PreTokenizer::gpt4o, "I'm ok 12345 a/b\n") == V{"I'm", " ok", " ", "123", "45", " a", "/b", "\n"});
+  CHECK(words(PreTokenizer::gpt4o, "\xC3\x89" "COLE\xC3\xA9t\xC3\xA9") == V{"\xC3\x89" "COLE\xC3\xA9t\xC3\xA9"});  // ÉCOLEété
   CHECK(fh::local::pre_tokenize(PreTokenizer::gpt2, "").empty());
   CHECK(fh::local::pre_tokenizer_from_name("llama-bpe") == PreTokenizer::llama3);
   CHECK_FALSE(fh::local::pre_tokenizer_from_name("no-such-pre").has_value());

@@ -130,6 +130,54 @@ size_t match_llama3(const Text& t, size_t i, size_t e, size_t&) {
   return 0;
 }
 
+// [^\r\n\p{L}\p{N}]?U*W+C? | [^\r\n\p{L}\p{N}]?U+W*C? | \p{N}{1,D} | ?[^\s\p{L}\p{N}]+[\r\n/]* |
+// \s*[\r\n]+ | \s+(?!\S) | \s+ with U = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], W = [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+// and C an optional (?i:'s|'t|'re|'ve|'m|'ll|'d) suffix (gpt-4o) or nothing (tekken).
+template <size_t MaxDigits, bool Suffix>
+size_t match_cased(const Text& t, size_t i, size_t e, size_t&) {
+  auto U = [&](size_t k) {
+    return (t.L(k) && !(t.fl[k] & uc::lower)) || (t.fl[k] & uc::mark);
+  };
+  auto W = [&](size_t k) {
+    return (t.L(k) && !(t.fl[k] & uc::upper)) || (t.fl[k] & uc::mark);
+  };
+  auto suffix = [&](size_t end) { return Suffix && end < e ? end + contraction(t, end, e, true) : end; };
+  const bool prefix = !t.crlf(i) && !t.L(i) && !t.N(i);
+  // U*W+ : the greedy U run, then W+ after it, or else ending at the run's last W.
+  auto upper_lower = [&](size_t j) -> size_t {
+    const size_t r = t.run(j, e, U);
+    if (r < e && W(r)) return t.run(r, e, W);
+    for (size_t p = r; p > j; --p) {
+      if (W(p - 1)) return p;
+    }
+    return 0;
+  };
+  for (size_t j : {i + 1, i}) {
+    if (j == i + 1 && (!prefix || j >= e)) continue;
+    if (size_t end = upper_lower(j)) return suffix(end) - i;
+  }
+  for (size_t j : {i + 1, i}) {  // U+W*
+    if (j == i + 1 && (!prefix || j >= e)) continue;
+    const size_t r = t.run(j, e, U);
+    if (r > j) return suffix(t.run(r, e, W)) - i;
+  }
+  if (t.N(i)) return std::min(MaxDigits, t.run(i, e, [&](size_t k) { return t.N(k); }) - i);
+  const size_t j = (t.cp[i] == ' ' && i + 1 < e && t.O(i + 1)) ? i + 1 : i;
+  if (t.O(j)) {
+    size_t k = t.run(j, e, [&](size_t x) { return t.O(x); });
+    return t.run(k, e, [&](size_t x) { return t.crlf(x) || t.cp[x] == '/'; }) - i;
+  }
+  if (t.S(i)) {
+    const size_t r = t.run(i, e, [&](size_t k) { return t.S(k); });
+    for (size_t k = r; k > i; --k) {
+      if (t.crlf(k - 1)) return k - i;
+    }
+    if (r == e || r - i == 1) return r - i;
+    return r - 1 - i;
+  }
+  return 0;
+}
+
 size_t match_crlf(const Text& t, size_t i, size_t, size_t&) { return t.crlf(i) ? 1 : 0; }
 
 // \s?X+ for a class X.
@@ -216,6 +264,8 @@ std::vector<Matcher> passes(PreTokenizer kind) {
     case PreTokenizer::starcoder: return {match_digit, match_gpt2};
     case PreTokenizer::bpe_default:
       return {match_punct_run<false>, match_gpt2, match_numbers, match_three_digits};
+    case PreTokenizer::tekken: return {match_cased<1, false>};
+    case PreTokenizer::gpt4o: return {match_cased<3, true>};
   }
   return {match_gpt2};
 }
@@ -248,6 +298,7 @@ std::optional<PreTokenizer> pre_tokenizer_from_name(std::string_view name) {
       {"jina-v2-code", PreTokenizer::gpt2}, {"roberta-bpe", PreTokenizer::gpt2},
       {"gigachat", PreTokenizer::gpt2}, {"mpt", PreTokenizer::gpt2}, {"olmo", PreTokenizer::gpt2},
       {"jais", PreTokenizer::gpt2}, {"trillion", PreTokenizer::gpt2},
+      {"tekken", PreTokenizer::tekken}, {"gpt-4o", PreTokenizer::gpt4o},
   };
   for (const auto& a : aliases) {
     if (a.name == name) return a.kind;

@@ -23,6 +23,8 @@ enum class PreTokenizer {
   falcon,          // punctuation runs, gpt2, [0-9]{3}
   starcoder,       // \p{N}, gpt2
   bpe_default,     // punctuation runs, gpt2, \p{N}+, [0-9]{3}
+  tekken,          // case-aware words ([\p{Lu}...]*[\p{Ll}...]+ | [\p{Lu}...]+[\p{Ll}...]*), \p{N}
+  gpt4o,           // tekken's words with contraction suffixes, \p{N}{1,3}
 };
 
 // The pre-tokenizer `tokenizer.ggml.pre` names (with llama.cpp's aliases), or nullopt.

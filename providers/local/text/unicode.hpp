@@ -14,6 +14,8 @@ namespace fh::local::unicode {
 
 enum Flag : uint8_t {
   letter = 1, number = 2, punct = 4, space = 8, symbol = 16, mark = 32,
+  upper = 64,   // Lu, Lt
+  lower = 128,  // Ll
 };
 
 // Class flags of a code point (0 for "other", unassigned, or out of range).
