@@ -53,6 +53,10 @@ class Interp {
 
   BuiltinEnv env() const { return BuiltinEnv{line_, opts_.max_output}; }
   [[noreturn]] void fail(const std::string& m) const { throw TemplateError(m, line_); }
+  // Lists are capped harder than strings: a value is ~100 bytes.
+  void check_list(size_t n) const {
+    if (n > opts_.max_output / 64) throw LimitError("list exceeds " + std::to_string(opts_.max_output / 64) + " items", line_);
+  }
   void check_size(size_t n) const {
     if (n > opts_.max_output) throw LimitError("output exceeds the limit of " + std::to_string(opts_.max_output) + " bytes", line_);
   }
@@ -106,6 +110,7 @@ class Interp {
       List out;
       for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
         if (int64_t(out.size()) >= opts_.max_iterations) throw LimitError("range too large", line_);
+        check_list(out.size() + 1);
         out.push_back(Value::integer(k));
       }
       return Value::list(std::move(out));
@@ -313,7 +318,7 @@ class Interp {
         return Value::string(a.s + b.s);
       }
       if (a.is_list() && b.is_list()) {
-        check_size(a.l->size() + b.l->size());
+        check_list(a.l->size() + b.l->size());
         List l = *a.l;
         l.insert(l.end(), b.l->begin(), b.l->end());
         return Value::list(std::move(l));
@@ -327,6 +332,7 @@ class Interp {
         if (n <= 0) return seq->is_string() ? Value::string("") : Value::list();
         size_t unit = seq->is_string() ? seq->s.size() : seq->l->size();
         if (unit && uint64_t(n) > opts_.max_output / unit) check_size(opts_.max_output + 1);
+        if (seq->is_list()) check_list(unit * size_t(n));
         if (seq->is_string()) {
           std::string s;
           for (int64_t k = 0; k < n; ++k) s += seq->s;
