@@ -31,7 +31,8 @@ int64_t input_tokens(const ChatRequest& req) {
 // Waits `ms` on the caller's executor; false when cancelled.
 asio::awaitable<bool> wait_ms(int64_t ms) {
   if (ms <= 0) co_return true;
-  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+  auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+  asio::steady_timer t(t_ex, std::chrono::milliseconds(ms));
   auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   co_return !ec;
 }

@@ -53,7 +53,8 @@ Result<json> call(std::shared_ptr<Registry> reg, const std::string& name, json a
 Errc code_of(const Result<json>& r) { return r.ok() ? Errc::internal : r.error().code; }
 
 asio::awaitable<Result<json>> sleepy(json, fh::api::ToolCallContext) {
-  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::seconds(10));
+  auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+  asio::steady_timer t(t_ex, std::chrono::seconds(10));
   co_await t.async_wait(asio::use_awaitable);
   co_return json{{"slept", true}};
 }
@@ -260,7 +261,8 @@ TEST_CASE("shell.exec does not block the loop, and cancellation kills the sandbo
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        asio::steady_timer t(co_await asio::this_coro::executor);
+        auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+        asio::steady_timer t(t_ex);
         for (int i = 0; i < 10; ++i) {
           t.expires_after(std::chrono::milliseconds(20));
           co_await t.async_wait(asio::use_awaitable);

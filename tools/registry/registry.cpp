@@ -242,7 +242,8 @@ asio::awaitable<Result<json>> Registry::call(std::string_view name_view, json ar
   // the tool's own coroutine starts with a fresh cancellation state.
   if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
     co_return make_error(Errc::cancelled, "tool call '" + name + "' was cancelled");
-  asio::steady_timer timer(co_await asio::this_coro::executor, entry->def.timeout);
+  auto timer_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+  asio::steady_timer timer(timer_ex, entry->def.timeout);
   std::variant<Result<json>, std::monostate> raced{std::monostate{}};
   try {
     auto tool_op = entry->def.handler(std::move(args), ctx);
