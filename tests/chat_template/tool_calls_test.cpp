@@ -236,7 +236,10 @@ TEST_CASE("random output never crashes and streams like the whole") {
   std::mt19937 rng(11);
   const char* pieces[] = {"<tool_call>", "</tool_call>", "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]", "<|tool_call|>",
                           "<|python_tag|>", ">>>", "<think>", "</think>", "{", "}", "[", "]", "\"", "\\", "name",
-                          "\"name\": \"f\"", ", \"arguments\": {}", "all\n", "f\n", " ", "\n", ";", "x", "é"};
+                          "\"name\": \"f\"", ", \"arguments\": {}", "all\n", "f\n", " ", "\n", ";", "x", "é",
+                          "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}</tool_call>",
+                          "{\"name\": \"g\", \"parameters\": {}}", "[TOOL_CALLS]h[ARGS]{\"b\": [2]}",
+                          "<|tool_call|>[{\"name\": \"i\", \"arguments\": {}}]", ">>>j\n{\"c\": \"}\"}"};
   ToolCallStyle styles[] = {ToolCallStyle::none, ToolCallStyle::hermes, ToolCallStyle::llama3_json,
                             ToolCallStyle::mistral, ToolCallStyle::functionary, ToolCallStyle::granite};
   int calls = 0;

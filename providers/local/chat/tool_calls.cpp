@@ -364,15 +364,14 @@ ToolCallStream::Scan ToolCallStream::scan_call(bool final, size_t& consumed, std
     case ToolCallStyle::hermes: {
       size_t end = s.find(kHermesEnd, kHermes.size());
       std::string_view body = s.substr(kHermes.size(), end == std::string_view::npos ? std::string_view::npos : end - kHermes.size());
-      if (end == std::string_view::npos && !final) {
-        // Undecided until the closing tag, unless the body can no longer be a JSON object.
-        size_t p = skip_ws(body, 0);
-        if (p < body.size() && body[p] != '{') {
-          consumed = kHermes.size();
-          return Scan::invalid;
-        }
-        return Scan::incomplete;
+      // A body that cannot be a JSON object leaves only the marker as text; otherwise the call
+      // is undecided until the closing tag (or the end of the output).
+      size_t p = skip_ws(body, 0);
+      if (p < body.size() && body[p] != '{') {
+        consumed = kHermes.size();
+        return Scan::invalid;
       }
+      if (end == std::string_view::npos && !final) return Scan::incomplete;
       consumed = end == std::string_view::npos ? s.size() : end + kHermesEnd.size();
       return parse_calls(body, true) ? Scan::complete : Scan::invalid;
     }
