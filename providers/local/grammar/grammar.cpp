@@ -199,6 +199,21 @@ bool Leaf::step(uint64_t state, uint8_t b, uint64_t& out) const {
   return false;
 }
 
+uint8_t Leaf::feed(uint64_t state, uint8_t b, uint64_t& out) const {
+  switch (kind) {
+    case LeafKind::bytes:
+      if (state >= sets.size() || !sets[state].test(b)) return 0;
+      out = state + 1;
+      return out == sets.size() ? kOk | kFinal : kOk | kLive;
+    case LeafKind::string:
+      if (!string_step(*this, state, b, out)) return 0;
+      return (out & 7) == s_done ? kOk | kFinal : kOk | kLive;
+    default:
+      if (!step(state, b, out)) return 0;
+      return uint8_t(kOk | (is_final(out) ? kFinal : 0) | (is_live(out) ? kLive : 0));
+  }
+}
+
 bool Leaf::is_final(uint64_t state) const {
   switch (kind) {
     case LeafKind::bytes: return state == sets.size();

@@ -65,6 +65,9 @@ struct Leaf {
 
   // The state after byte b, or false when b is not allowed.
   bool step(uint64_t state, uint8_t b, uint64_t& out) const;
+  // step(), is_final() and is_live() in one call: 0 when b is rejected, else a kOk|kFinal|kLive mask.
+  static constexpr uint8_t kOk = 1, kFinal = 2, kLive = 4;
+  uint8_t feed(uint64_t state, uint8_t b, uint64_t& out) const;
   bool is_final(uint64_t state) const;  // the leaf may end here
   bool is_live(uint64_t state) const;   // some byte may still follow
   size_t min_rest(uint64_t state) const;          // bytes to the nearest final state

@@ -102,33 +102,66 @@ bool Matcher::advance(const std::vector<Top>& src, size_t begin, size_t end, uin
     const Top t = src[i];  // a copy: out may be src and grow below
     const Leaf& leaf = g_->leaf(flat[size_t(t.pos)].id);
     uint64_t next;
-    if (!leaf.step(t.state, b, next)) continue;
-    if (leaf.is_live(next)) push_top({t.pos, t.parent, next}, out, out_begin);
-    if (leaf.is_final(next)) expand(t.pos + 1, t.parent, out, out_begin, complete, 0);
+    const uint8_t f = leaf.feed(t.state, b, next);
+    if (f & Leaf::kLive) push_top({t.pos, t.parent, next}, out, out_begin);
+    if (f & Leaf::kFinal) expand(t.pos + 1, t.parent, out, out_begin, complete, 0);
   }
   return complete;
 }
 
+bool Matcher::fits(size_t need) const {
+  // The rest must fit in budget - 1 tokens (one per byte at worst), the EOG token included.
+  return budget_ == SIZE_MAX || (budget_ >= 2 && need <= budget_ - 2);
+}
+
+void Matcher::mark(uint32_t c) const {
+  const auto& tn = index_->nodes()[c];
+  const auto& toks = index_->tokens();
+  for (uint32_t t = tn.tok_begin; t < tn.tok_end; ++t) allowed_[size_t(toks[t])] = 1;
+}
+
+// Child c of the trie, reached from the stacks scratch_[begin..end).
+void Matcher::visit(uint32_t c, size_t begin, size_t end) const {
+  const auto& tn = index_->nodes();
+  const size_t arena = nodes_.size(), s0 = scratch_.size();
+  const bool complete = advance(scratch_, begin, end, tn[c].byte, scratch_);
+  const size_t s1 = scratch_.size();
+  if ((s1 > s0 || complete) && tn[c].tok_begin < tn[c].tok_end) {
+    size_t need = complete ? 0 : SIZE_MAX;
+    if (budget_ != SIZE_MAX)
+      for (size_t i = s0; i < s1 && need > 0; ++i) need = std::min(need, cost(scratch_[i]));
+    if (fits(need)) mark(c);
+  }
+  if (s1 > s0 && tn[c].child_begin < tn[c].child_end) walk(c, s0, s1);
+  scratch_.resize(s0);
+  nodes_.resize(arena);
+}
+
 void Matcher::walk(uint32_t node, size_t begin, size_t end) const {
   const auto& tn = index_->nodes();
-  const auto& toks = index_->tokens();
+  if (end - begin == 1) return walk_one(node, scratch_[begin]);
+  for (uint32_t c = tn[node].child_begin; c < tn[node].child_end; ++c) visit(c, begin, end);
+}
+
+// One stack: a byte that keeps its top leaf going (not final) needs no expansion, no arena node
+// and no scratch entry: the common case inside strings, numbers and literals.
+void Matcher::walk_one(uint32_t node, Top t) const {
+  const auto& tn = index_->nodes();
+  const Leaf& leaf = g_->leaf(g_->flat()[size_t(t.pos)].id);
+  const size_t tail = budget_ == SIZE_MAX ? 0 : cost(t) - leaf.min_rest(t.state);
   for (uint32_t c = tn[node].child_begin; c < tn[node].child_end; ++c) {
-    const size_t arena = nodes_.size(), s0 = scratch_.size();
-    const bool complete = advance(scratch_, begin, end, tn[c].byte, scratch_);
-    const size_t s1 = scratch_.size();
-    if ((s1 > s0 || complete) && tn[c].tok_begin < tn[c].tok_end) {
-      bool fits = true;
-      if (budget_ != SIZE_MAX) {  // the rest must fit in budget - 1 tokens, the EOG included
-        size_t need = complete ? 0 : SIZE_MAX;
-        for (size_t i = s0; i < s1 && need > 0; ++i) need = std::min(need, cost(scratch_[i]));
-        fits = budget_ >= 2 && need <= budget_ - 2;
-      }
-      if (fits)
-        for (uint32_t t = tn[c].tok_begin; t < tn[c].tok_end; ++t) allowed_[size_t(toks[t])] = 1;
+    uint64_t next;
+    const uint8_t f = leaf.feed(t.state, tn[c].byte, next);
+    if (f & Leaf::kFinal) {  // the leaf may end here: the general path
+      const size_t s0 = scratch_.size();
+      scratch_.push_back(t);
+      visit(c, s0, s0 + 1);
+      scratch_.resize(s0);
+      continue;
     }
-    if (s1 > s0 && tn[c].child_begin < tn[c].child_end) walk(c, s0, s1);
-    scratch_.resize(s0);
-    nodes_.resize(arena);
+    if (!(f & Leaf::kLive)) continue;
+    if (tn[c].tok_begin < tn[c].tok_end && (budget_ == SIZE_MAX || fits(leaf.min_rest(next) + tail))) mark(c);
+    if (tn[c].child_begin < tn[c].child_end) walk_one(c, {t.pos, t.parent, next});
   }
 }
 

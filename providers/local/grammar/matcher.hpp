@@ -121,6 +121,10 @@ class Matcher {
   // src). Returns whether the grammar is complete after b.
   bool advance(const std::vector<Top>& src, size_t begin, size_t end, uint8_t b, std::vector<Top>& out) const;
   void walk(uint32_t node, size_t begin, size_t end) const;
+  void walk_one(uint32_t node, Top t) const;
+  void visit(uint32_t child, size_t begin, size_t end) const;
+  void mark(uint32_t child) const;
+  bool fits(size_t need) const;
   bool simulate(std::string_view bytes) const;  // would these bytes be accepted? (no state change)
   void apply(std::span<float> logits) const;
   void compact();

@@ -28,6 +28,8 @@ const std::set<std::string, std::less<>> kKnown = {
     "const", "anyOf", "oneOf", "allOf", "minItems", "maxItems", "minLength", "maxLength", "$ref",
     "minProperties", "maxProperties", "uniqueItems"};
 
+const json kTrue = true;  // the schema that accepts anything
+
 std::string dump(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string escape_pointer(const std::string& key) {
@@ -206,7 +208,8 @@ class Compiler {
     Rule arr{{}, at};
     if (lo == 0) arr.alts.push_back({lit("[]")});
     if (hi != 0) {
-      const json& items = s.contains("items") ? s["items"] : json(true);
+      auto iit = s.find("items");
+      const json& items = iit != s.end() ? *iit : kTrue;
       if (items.is_array()) return fail(at, "items", "tuple 'items' (an array of schemas) is not supported");
       const int32_t item = compile(items, at + "/items", depth + 1);
       if (item < 0) return -1;
@@ -259,7 +262,8 @@ class Compiler {
     for (size_t i = n; i-- > 0;) {
       const std::string& key = order[i];
       auto pit = props->find(key);
-      const int32_t value = compile(pit != props->end() ? *pit : json(true), at + "/properties/" + escape_pointer(key), depth + 1);
+      const json& sub = pit != props->end() ? *pit : kTrue;  // a reference: never copy a subtree
+      const int32_t value = compile(sub, at + "/properties/" + escape_pointer(key), depth + 1);
       if (value < 0) return -1;
       const std::string name = dump(json(key)) + ":";
       const bool optional = i >= n_required;
