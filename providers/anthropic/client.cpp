@@ -5,7 +5,9 @@
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include "providers/http/pricing.hpp"
 #include "providers/http/provider_call.hpp"
+#include "providers/http/rate.hpp"
 
 namespace fh::provider_anthropic {
 
@@ -65,10 +67,13 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> AnthropicProvider::
   if (!cfg_.beta.empty()) hr.headers.emplace_back("anthropic-beta", cfg_.beta);
   hr.headers.emplace_back("content-type", "application/json");
   hr.body = build_request(req, wire).dump();
+  // One scheduler per provider key, shared by every run in the process.
+  http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
+                      http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};
   auto decode_err = [](int status, std::string_view body, const http::Headers& h) {
     return decode_error(status, body, h);
   };
-  if (!sink) co_return co_await http::call_plain(std::move(hr), decode_response, decode_err, cfg_.name);
+  if (!sink) co_return co_await http::call_plain(std::move(hr), decode_response, decode_err, cfg_.name, pacing);
 
   hr.headers.emplace_back("accept", "text/event-stream");
   auto dec = std::make_shared<StreamDecoder>();
@@ -80,7 +85,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> AnthropicProvider::
   codec.failed = [dec] { return dec->error().has_value(); };
   codec.base = [dec] { return dec->base(); };
   codec.terminator = "event: message_stop";
-  co_return co_await http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name);
+  co_return co_await http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name, pacing);
 }
 
 }  // namespace fh::provider_anthropic

@@ -1,5 +1,7 @@
 #include "providers/anthropic/codec.hpp"
 
+#include "providers/http/wire_json.hpp"
+
 namespace fh::provider_anthropic {
 
 using api::ChatResult;
@@ -8,42 +10,20 @@ using api::FinishReason;
 using api::ProviderError;
 using api::StreamEvent;
 
+using http::wire::find;
+using http::wire::num;
+using http::wire::str;
+
 namespace {
 
-const json* find(const json& j, const char* k) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(k);
-  return it == j.end() || it->is_null() ? nullptr : &*it;
-}
-std::string str(const json& j, const char* k) {
-  const json* v = find(j, k);
-  return v && v->is_string() ? v->get<std::string>() : std::string{};
-}
-int64_t num(const json& j, const char* k) {
-  const json* v = find(j, k);
-  if (!v || !v->is_number()) return 0;
-  return v->is_number_integer() ? v->get<int64_t>() : static_cast<int64_t>(v->get<double>());
-}
-
-ProviderError malformed(std::string what) {
-  ProviderError e;
-  e.kind = ErrorKind::server;
-  e.message = "malformed response from anthropic: " + std::move(what);
-  e.retryable = true;
-  e.provider = "anthropic";
-  return e;
-}
+ProviderError malformed(std::string what) { return http::wire::malformed("anthropic", std::move(what)); }
 
 json image_block(const api::ContentPart& p) {
   if (!p.data_b64.empty())
     return {{"type", "image"}, {"source", {{"type", "base64"}, {"media_type", p.media_type}, {"data", p.data_b64}}}};
   // data: URLs become base64 sources; anything else is a URL source.
-  if (p.url.rfind("data:", 0) == 0) {
-    auto semi = p.url.find(';'), comma = p.url.find(',');
-    if (semi != std::string::npos && comma != std::string::npos && semi < comma)
-      return {{"type", "image"},
-              {"source", {{"type", "base64"}, {"media_type", p.url.substr(5, semi - 5)}, {"data", p.url.substr(comma + 1)}}}};
-  }
+  if (std::string mt, data; http::wire::split_data_url(p.url, mt, data))
+    return {{"type", "image"}, {"source", {{"type", "base64"}, {"media_type", mt}, {"data", data}}}};
   return {{"type", "image"}, {"source", {{"type", "url"}, {"url", p.url}}}};
 }
 

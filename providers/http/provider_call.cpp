@@ -4,6 +4,9 @@
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include "providers/http/pricing.hpp"
+#include "providers/http/rate.hpp"
+
 namespace fh::http {
 
 using api::ErrorKind;
@@ -24,6 +27,47 @@ void send_error(const api::StreamSink& sink, const ProviderError& e) {
   ev.type = StreamEvent::Type::error;
   ev.error = e;
   sink(ev);
+}
+// Holds a slot of the provider key's scheduler for one exchange.
+class Slot {
+ public:
+  explicit Slot(const Pacing& p) : sched_(p.key.empty() ? nullptr : rate_scheduler(p.key)), tokens_(p.tokens) {}
+  ~Slot() {
+    if (sched_ && held_) sched_->release_without_response();
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  // false: cancelled while queued.
+  boost::asio::awaitable<bool> take() {
+    if (!sched_) co_return true;
+    auto waited = co_await sched_->acquire(tokens_);
+    if (!waited) co_return false;
+    held_ = true;
+    wait_ = *waited;
+    co_return true;
+  }
+  void done(const Headers& h, int status, std::optional<int64_t> retry_after) {
+    if (!sched_ || !held_) return;
+    held_ = false;
+    sched_->release(h, status, retry_after);
+  }
+  void note(api::ChatResult& r) const {
+    if (wait_.count() > 0) r.provider_data["queue_wait_ms"] = wait_.count();
+  }
+
+ private:
+  std::shared_ptr<RateScheduler> sched_;
+  int64_t tokens_;
+  bool held_ = false;
+  std::chrono::milliseconds wait_{0};
+};
+
+ProviderError cancelled_in_queue(std::string_view provider) {
+  ProviderError e;
+  e.kind = ErrorKind::cancelled;
+  e.message = "cancelled while queued for the provider's rate limit";
+  e.provider = std::string(provider);
+  return e;
 }
 }  // namespace
 
@@ -66,7 +110,14 @@ ProviderError transport_error(const Error& e, std::string_view provider) {
 }
 
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
-    Request req, StreamCodec codec, ErrorDecoder decode_error, api::StreamSink sink, std::string provider) {
+    Request req, StreamCodec codec, ErrorDecoder decode_error, api::StreamSink sink, std::string provider,
+    Pacing pacing) {
+  Slot slot(pacing);
+  if (!co_await slot.take()) {
+    ProviderError e = cancelled_in_queue(provider);
+    send_error(sink, e);
+    co_return e;
+  }
   const auto t0 = Clock::now();
   SseDecoder sse;
   api::StreamAssembler assembler;
@@ -101,10 +152,14 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
 
   // Run the exchange; chunks arrive through on_chunk while we wait.
   auto r = co_await fetch(std::move(req));
+  if (r && r->status >= 200 && r->status < 300) slot.done(r->headers, r->status, std::nullopt);
   if (!r && codec.done() && !codec_error && r.error().code != Errc::cancelled) {
     // Everything arrived; only the end of the body did not (a server that lingers or resets).
     api::ChatResult result = assembler.finish(codec.base());
+    if (codec.finish) codec.finish(result);
     result.provider = provider;
+    result.cost_usd = cost_usd(result.provider, result.model, result.usage);
+    slot.note(result);
     result.latency_ms = ms_since(t0);
     result.ttft_ms = ttft.value_or(result.latency_ms);
     co_return result;
@@ -118,6 +173,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
   if (r->status < 200 || r->status >= 300) {
     ProviderError e = decode_error(r->status, error_body, r->headers);
     e.provider = provider;
+    slot.done(r->headers, r->status, e.retry_after_ms);
     send_error(sink, e);
     co_return e;
   }
@@ -137,28 +193,37 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
     co_return e;
   }
   api::ChatResult result = assembler.finish(codec.base());
+  if (codec.finish) codec.finish(result);
   result.provider = provider;
+  result.cost_usd = cost_usd(result.provider, result.model, result.usage);
+  slot.note(result);
   result.latency_ms = ms_since(t0);
   result.ttft_ms = ttft.value_or(result.latency_ms);
   co_return result;
 }
 
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_plain(
-    Request req, BodyDecoder decode, ErrorDecoder decode_error, std::string provider) {
+    Request req, BodyDecoder decode, ErrorDecoder decode_error, std::string provider, Pacing pacing) {
+  Slot slot(pacing);
+  if (!co_await slot.take()) co_return cancelled_in_queue(provider);
   const auto t0 = Clock::now();
   auto r = co_await fetch(std::move(req));
   if (!r) co_return transport_error(r.error(), provider);
   if (r->status < 200 || r->status >= 300) {
     ProviderError e = decode_error(r->status, r->body, r->headers);
     e.provider = provider;
+    slot.done(r->headers, r->status, e.retry_after_ms);
     co_return e;
   }
+  slot.done(r->headers, r->status, std::nullopt);
   auto out = decode(r->body);
   if (!out) {
     out.error().provider = provider;
     co_return out;
   }
   out->provider = provider;
+  out->cost_usd = cost_usd(out->provider, out->model, out->usage);
+  slot.note(out.value());
   out->latency_ms = ms_since(t0);
   out->ttft_ms = r->time_to_first_byte.count();
   co_return out;

@@ -26,6 +26,7 @@ struct StreamCodec {
   std::function<bool()> done;                                   // terminator seen
   std::function<bool()> failed;                                 // an error event was decoded
   std::function<api::ChatResult()> base;                        // model, provider finish word, data
+  std::function<void(api::ChatResult&)> finish;                 // optional: after assembly (per-call data)
   std::string terminator;                                       // for the "ended early" message
 };
 
@@ -38,12 +39,20 @@ Result<Timeouts> timeouts_from(const json& j, Timeouts base);
 // Transport failure -> ProviderError (timeouts and network errors are retryable).
 api::ProviderError transport_error(const Error& e, std::string_view provider);
 
+// Rate pacing for a call: the provider key's scheduler (rate.hpp) and the call's token estimate.
+// An empty key: no pacing. Time spent queued shows in ChatResult::provider_data["queue_wait_ms"].
+struct Pacing {
+  std::string key;
+  int64_t tokens = 0;
+};
+
 // POST + SSE. `sink` may be empty (events are then only assembled).
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
-    Request req, StreamCodec codec, ErrorDecoder decode_error, api::StreamSink sink, std::string provider);
+    Request req, StreamCodec codec, ErrorDecoder decode_error, api::StreamSink sink, std::string provider,
+    Pacing pacing = {});
 
 // POST + one JSON body.
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_plain(
-    Request req, BodyDecoder decode, ErrorDecoder decode_error, std::string provider);
+    Request req, BodyDecoder decode, ErrorDecoder decode_error, std::string provider, Pacing pacing = {});
 
 }  // namespace fh::http

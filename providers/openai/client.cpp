@@ -1,10 +1,13 @@
 #include "providers/openai/client.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include "providers/http/pricing.hpp"
 #include "providers/http/provider_call.hpp"
+#include "providers/http/rate.hpp"
 
 namespace fh::provider_openai {
 
@@ -40,7 +43,8 @@ Result<Config> config_from(const json& section) {
     return {};
   };
   c.api_key = get("api_key");
-  if (c.api_key.empty()) c.api_key = env("OPENAI_API_KEY");
+  // An explicit "api_key" (even empty) wins: a dialect or local server never inherits OpenAI's key.
+  if (c.api_key.empty() && !(section.is_object() && section.contains("api_key"))) c.api_key = env("OPENAI_API_KEY");
   std::string base = get("base_url");
   if (base.empty()) base = env("OPENAI_BASE_URL");
   if (!base.empty()) c.base_url = base;
@@ -60,26 +64,58 @@ Result<Config> config_from(const json& section) {
 
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::chat(api::ChatRequest req,
                                                                                    api::StreamSink sink) {
+  const Dialect& d = cfg_.dialect;
+  std::vector<std::string> warnings;
+  if (d.check) {
+    if (auto e = d.check(req, warnings)) {
+      e->provider = cfg_.name;
+      if (sink) {
+        api::StreamEvent ev;
+        ev.type = api::StreamEvent::Type::error;
+        ev.error = *e;
+        sink(ev);
+      }
+      co_return *e;
+    }
+    for (const auto& w : warnings) std::fprintf(stderr, "freehold: %s: warning: %s\n", cfg_.name.c_str(), w.c_str());
+  }
   WireOptions wire = cfg_.wire;
   wire.stream = static_cast<bool>(sink);
   http::Request hr = base_request(cfg_, "POST", "/chat/completions");
   hr.headers.emplace_back("Content-Type", "application/json");
-  hr.body = build_request(req, wire).dump();
-  auto decode_err = [](int status, std::string_view body, const http::Headers& h) {
-    return decode_error(status, body, h);
+  json body = build_request(req, wire);
+  if (d.adapt_request) d.adapt_request(body, req);
+  hr.body = body.dump();
+  auto adapt = d.adapt_payload;
+  // One scheduler per provider key, shared by every run in the process.
+  http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
+                      http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};
+  auto decode_err = [adapt](int status, std::string_view b, const http::Headers& h) {
+    return adapt ? decode_error(status, adapt(b), h) : decode_error(status, b, h);
   };
-  if (!sink) co_return co_await http::call_plain(std::move(hr), decode_response, decode_err, cfg_.name);
+  auto note = [&warnings](api::ProviderResult<api::ChatResult> r) {
+    if (r && !warnings.empty()) r->provider_data["warnings"] = warnings;
+    return r;
+  };
+  if (!sink) {
+    http::BodyDecoder decode = decode_response;
+    if (adapt) decode = [adapt](std::string_view b) { return decode_response(adapt(b)); };
+    co_return note(co_await http::call_plain(std::move(hr), decode, decode_err, cfg_.name, pacing));
+  }
 
   hr.headers.emplace_back("Accept", "text/event-stream");
   auto dec = std::make_shared<StreamDecoder>();
   http::StreamCodec codec;
   // OpenAI chunks carry no `event:` name; every data payload is a chunk or [DONE].
-  codec.on_event = [dec](const http::SseEvent& e, const http::StreamCodec::Emit& emit) { dec->on_data(e.data, emit); };
+  codec.on_event = [dec, adapt](const http::SseEvent& e, const http::StreamCodec::Emit& emit) {
+    if (adapt && e.data != "[DONE]") dec->on_data(adapt(e.data), emit);
+    else dec->on_data(e.data, emit);
+  };
   codec.done = [dec] { return dec->done(); };
   codec.failed = [dec] { return dec->error().has_value(); };
   codec.base = [dec] { return dec->base(); };
   codec.terminator = "data: [DONE]";
-  co_return co_await http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name);
+  co_return note(co_await http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name, pacing));
 }
 
 boost::asio::awaitable<api::ProviderResult<std::vector<std::string>>> list_models(Config cfg) {

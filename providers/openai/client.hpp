@@ -5,7 +5,9 @@
 // The API key is sent in the Authorization header only; it is never logged or put in errors.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,18 @@
 
 namespace fh::provider_openai {
 
+// A dialect of the OpenAI wire (Mistral, local servers): hooks around the shared codec.
+struct Dialect {
+  // Adjusts the built request body (field names, ids, values the server wants differently).
+  std::function<void(json& body, const api::ChatRequest& req)> adapt_request;
+  // Rewrites a response payload (a whole body, an error body or one SSE data payload) into the
+  // OpenAI shape before the codec reads it. Returns the input unchanged when nothing applies.
+  std::function<std::string(std::string_view payload)> adapt_payload;
+  // Checked before sending: an error here fails the call without a request (e.g. an unsupported
+  // input); a warning is written to stderr and kept in ChatResult::provider_data["warnings"].
+  std::function<std::optional<api::ProviderError>(const api::ChatRequest& req, std::vector<std::string>& warnings)> check;
+};
+
 struct Config {
   std::string name = "openai";  // provider name reported in results and errors
   std::string api_key;          // empty: no Authorization header (local servers)
@@ -25,6 +39,7 @@ struct Config {
   http::Timeouts timeouts;
   WireOptions wire;
   std::string ca_file;
+  Dialect dialect;
 };
 
 // Config from the provider's config-file section (may be null), then the environment

@@ -1,5 +1,7 @@
 #include "providers/openai/codec.hpp"
 
+#include "providers/http/wire_json.hpp"
+
 namespace fh::provider_openai {
 
 using api::ChatResult;
@@ -8,22 +10,13 @@ using api::FinishReason;
 using api::ProviderError;
 using api::StreamEvent;
 
-namespace {
+using http::wire::arguments_text;
+using http::wire::find;
+using http::wire::num;
+using http::wire::parse_arguments;
+using http::wire::str;
 
-const json* find(const json& j, const char* k) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(k);
-  return it == j.end() || it->is_null() ? nullptr : &*it;
-}
-std::string str(const json& j, const char* k) {
-  const json* v = find(j, k);
-  return v && v->is_string() ? v->get<std::string>() : std::string{};
-}
-int64_t num(const json& j, const char* k) {
-  const json* v = find(j, k);
-  if (!v || !v->is_number()) return 0;
-  return v->is_number_integer() ? v->get<int64_t>() : static_cast<int64_t>(v->get<double>());
-}
+namespace {
 
 json content_parts(const api::Message& m) {
   bool only_text = true;
@@ -41,22 +34,7 @@ json content_parts(const api::Message& m) {
   return parts;
 }
 
-std::string arguments_text(const json& args) { return args.is_string() ? args.get<std::string>() : args.dump(); }
-
-json parse_arguments(const std::string& s) {
-  if (s.empty()) return json::object();
-  auto j = json::parse(s, nullptr, false);
-  return j.is_discarded() ? json(s) : j;
-}
-
-ProviderError malformed(std::string what) {
-  ProviderError e;
-  e.kind = ErrorKind::server;
-  e.message = "malformed response from openai: " + std::move(what);
-  e.retryable = true;
-  e.provider = "openai";
-  return e;
-}
+ProviderError malformed(std::string what) { return http::wire::malformed("openai", std::move(what)); }
 
 }  // namespace
 
@@ -137,7 +115,8 @@ api::Usage usage_from_wire(const json& u) {
 
 FinishReason map_finish(std::string_view w, bool refusal) noexcept {
   if (refusal) return FinishReason::refusal;
-  if (w == "length") return FinishReason::length;
+  if (w == "length" || w == "model_length") return FinishReason::length;  // model_length: Mistral
+  if (w == "error") return FinishReason::error;                          // Mistral
   if (w == "tool_calls" || w == "function_call") return FinishReason::tool_calls;
   if (w == "content_filter") return FinishReason::content_filter;
   return FinishReason::stop;

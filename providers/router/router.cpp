@@ -1,6 +1,7 @@
 #include "providers/router/router.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 #include <random>
 
@@ -9,6 +10,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "providers/http/pricing.hpp"
+
 namespace asio = boost::asio;
 
 namespace fh::provider_router {
@@ -16,6 +19,47 @@ namespace fh::provider_router {
 using api::ErrorKind;
 using api::ProviderError;
 using api::StreamEvent;
+
+bool SpendBudget::reserve(double usd, int64_t tokens) {
+  std::lock_guard lock(mu_);
+  if (limits_.usd && spent_usd_ + reserved_usd_ + usd > *limits_.usd + 1e-12) return false;
+  if (limits_.tokens && spent_tokens_ + reserved_tokens_ + tokens > *limits_.tokens) return false;
+  reserved_usd_ += usd;
+  reserved_tokens_ += tokens;
+  return true;
+}
+void SpendBudget::settle(double reserved_usd, int64_t reserved_tokens, double actual_usd, int64_t actual_tokens) {
+  std::lock_guard lock(mu_);
+  reserved_usd_ = std::max(0.0, reserved_usd_ - reserved_usd);
+  reserved_tokens_ = std::max<int64_t>(0, reserved_tokens_ - reserved_tokens);
+  spent_usd_ += actual_usd;
+  spent_tokens_ += actual_tokens;
+}
+double SpendBudget::spent_usd() const {
+  std::lock_guard lock(mu_);
+  return spent_usd_;
+}
+int64_t SpendBudget::spent_tokens() const {
+  std::lock_guard lock(mu_);
+  return spent_tokens_;
+}
+double SpendBudget::reserved_usd() const {
+  std::lock_guard lock(mu_);
+  return reserved_usd_;
+}
+
+std::optional<double> worst_case_usd(std::string_view provider, std::string_view model, int64_t input_tokens,
+                                     int64_t max_output_tokens) {
+  auto table = http::prices();
+  const http::PriceRow* row = table.find(provider, model);
+  if (!row) return std::nullopt;
+  api::Usage u;
+  u.input_tokens = input_tokens;
+  u.output_tokens = max_output_tokens;
+  double plain = http::cost_of(*row, u);
+  u.reasoning_tokens = max_output_tokens;
+  return std::max(plain, http::cost_of(*row, u));
+}
 
 std::chrono::milliseconds backoff_delay(const RouterOptions& o, int retry, double u,
                                         std::optional<int64_t> retry_after_ms) {
@@ -57,7 +101,22 @@ class Router final : public api::Provider {
         }
         api::ChatRequest attempt_req = req;
         attempt_req.model = target.model;
+        // Reserve the worst case before anything is sent.
+        double res_usd = 0;
+        int64_t res_tokens = 0;
+        if (opts_.spend) {
+          auto refused = reserve(target, attempt_req, res_usd, res_tokens);
+          if (refused) {
+            last = std::move(*refused);
+            break;  // this provider cannot be afforded; a cheaper one later in the chain may be
+          }
+        }
         auto r = co_await target.provider->chat(std::move(attempt_req), std::move(inner));
+        if (opts_.spend) {
+          double actual = r ? r->cost_usd.value_or(0.0) : 0.0;
+          int64_t tokens = r ? r->usage.input_tokens + r->usage.output_tokens : 0;
+          opts_.spend->settle(res_usd, res_tokens, actual, tokens);
+        }
         if (r) co_return r;
         last = std::move(r.error());
         if (last.provider.empty()) last.provider = std::string(target.provider->name());
@@ -68,7 +127,8 @@ class Router final : public api::Provider {
         if (!opts_.budget->take()) break;
         // Back off, then try the same provider again.
         auto delay = backoff_delay(opts_, attempt, draw(), last.retry_after_ms);
-        asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+        auto timer_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+        asio::steady_timer timer(timer_ex, delay);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) {
           ProviderError c;
@@ -92,6 +152,38 @@ class Router final : public api::Provider {
       sink(ev);
     }
     return e;
+  }
+  std::optional<ProviderError> reserve(const api::ResolvedModel& target, const api::ChatRequest& req, double& usd,
+                                       int64_t& tokens) {
+    const auto& lim = opts_.spend->limits();
+    std::string provider(target.provider->name());
+    int64_t input = http::estimate_input_tokens(req);
+    int64_t output = req.max_tokens.value_or(lim.default_max_tokens);
+    tokens = input + output;
+    auto worst = worst_case_usd(provider, target.model, input, output);
+    ProviderError e;
+    e.kind = ErrorKind::invalid_request;
+    e.retryable = false;
+    e.provider = provider;
+    if (!worst && lim.usd && !lim.allow_unknown_prices) {
+      e.message = "budget_exceeded: no price known for " + provider + "/" + target.model +
+                  " (unknown prices count as over budget unless allowed)";
+      return e;
+    }
+    usd = worst.value_or(0.0);
+    if (!opts_.spend->reserve(usd, tokens)) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "budget_exceeded: worst case of this call $%.6f (%lld tokens) does not fit; spent $%.6f of $%.6f",
+                    usd, static_cast<long long>(tokens), opts_.spend->spent_usd(), lim.usd.value_or(0.0));
+      e.message = buf;
+      if (lim.tokens && !lim.usd)
+        e.message = "budget_exceeded: " + std::to_string(tokens) + " more tokens would pass max_tokens_total " +
+                    std::to_string(*lim.tokens) + " (spent " + std::to_string(opts_.spend->spent_tokens()) + ")";
+      usd = 0;
+      tokens = 0;
+      return e;
+    }
+    return std::nullopt;
   }
   double draw() {
     std::lock_guard lock(mu_);

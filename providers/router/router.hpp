@@ -6,6 +6,9 @@
 //  - Never retried: errors that cannot succeed by waiting (retryable == false: auth, permission,
 //    invalid_request, context_length, 429 insufficient_quota, not_found) and cancellation.
 //  - A run-level RetryBudget (shared across routers of one run) caps the total number of retries.
+//  - Budgets (SpendBudget): each call's worst case is reserved before it is sent; a call that does
+//    not fit is refused with a "budget_exceeded" error (kind invalid_request, not retryable) and
+//    the next provider in the chain is tried; the reservation settles to the real cost.
 //  - Fallback: after a provider gives up, the next one in the list; never a provider not listed.
 //  - A stream that already delivered events to the sink is never retried or moved: its error is
 //    returned. Error events of abandoned attempts are swallowed; a failed call ends with exactly
@@ -17,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +45,34 @@ class RetryBudget {
   std::atomic<int> left_;
 };
 
+// A run's spending limit, shared by every router of the run. Before each call the router reserves
+// the call's worst case (estimated input + max_tokens, priced at the target model's prices); a
+// call whose reservation does not fit is refused before its request is sent; afterwards the
+// reservation is settled to the real cost and tokens. Thread-safe.
+class SpendBudget {
+ public:
+  struct Limits {
+    std::optional<double> usd;                // budget_usd
+    std::optional<int64_t> tokens;            // max_tokens_total (input + output)
+    bool allow_unknown_prices = false;        // else an unpriced model counts as over budget
+    int64_t default_max_tokens = 4096;        // reserved output when a request sets no max_tokens
+  };
+  explicit SpendBudget(Limits l) : limits_(l) {}
+  const Limits& limits() const noexcept { return limits_; }
+  // Reserves; false (nothing reserved) when it would exceed a limit.
+  bool reserve(double usd, int64_t tokens);
+  void settle(double reserved_usd, int64_t reserved_tokens, double actual_usd, int64_t actual_tokens);
+  double spent_usd() const;
+  int64_t spent_tokens() const;
+  double reserved_usd() const;
+
+ private:
+  Limits limits_;
+  mutable std::mutex mu_;
+  double spent_usd_ = 0, reserved_usd_ = 0;
+  int64_t spent_tokens_ = 0, reserved_tokens_ = 0;
+};
+
 struct RouterOptions {
   int max_attempts = 3;  // per provider, the first try included
   std::chrono::milliseconds base_delay{500};
@@ -48,7 +80,13 @@ struct RouterOptions {
   std::chrono::milliseconds max_retry_after{60000};
   std::shared_ptr<RetryBudget> budget;  // null: a private budget of 10 retries
   uint64_t seed = 0;                    // 0: seeded from std::random_device
+  std::shared_ptr<SpendBudget> spend;   // null: no spending limit
 };
+
+// The worst case of a call to provider/model: input estimate + max_tokens at the model's prices
+// (reasoning at its own price when dearer). nullopt when the price is unknown.
+std::optional<double> worst_case_usd(std::string_view provider, std::string_view model, int64_t input_tokens,
+                                     int64_t max_output_tokens);
 
 // The chain must not be empty.
 std::shared_ptr<api::Provider> make_router(std::vector<api::ResolvedModel> chain, RouterOptions o = {});

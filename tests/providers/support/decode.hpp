@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "providers/anthropic/codec.hpp"
+#include "providers/gemini/codec.hpp"
 #include "providers/http/sse.hpp"
 #include "providers/openai/codec.hpp"
 #include "runtime/api/chat.hpp"
@@ -62,6 +63,30 @@ inline Decoded decode_anthropic(const std::string& bytes, int size = 0) {
   provider_anthropic::StreamDecoder dec;
   return decode_with(bytes, size, dec,
                      [](auto& c, const http::SseEvent& e, const auto& emit) { c.on_event(e.event, e.data, emit); });
+}
+
+inline Decoded decode_gemini(const std::string& bytes, int size = 0) {
+  provider_gemini::StreamDecoder dec;
+  Decoded d = decode_with(bytes, size, dec, [](auto& c, const http::SseEvent& e, const auto& emit) { c.on_data(e.data, emit); });
+  dec.finish(d.result);
+  return d;
+}
+
+// A js-genai recording's interaction as the bytes the server sent: SSE ("data: <json>\r\n\r\n"
+// per body segment) for streamed calls, else the single JSON body.
+inline std::string recording_body(const std::string& recording, size_t interaction) {
+  json j = json::parse(recording);
+  const json& it = j.at("interactions").at(interaction);
+  const json& segs = it.at("response").at("bodySegments");
+  bool sse = it.at("request").at("url").get<std::string>().find("alt=sse") != std::string::npos &&
+             it.at("response").at("statusCode").get<int>() == 200;
+  if (!sse) return segs.at(0).dump();
+  std::string out;
+  for (const auto& s : segs) out += "data: " + s.dump() + "\r\n\r\n";
+  return out;
+}
+inline json recording_request(const std::string& recording, size_t interaction) {
+  return json::parse(recording).at("interactions").at(interaction).at("request").at("bodySegments").at(0);
 }
 
 }  // namespace fh::test
