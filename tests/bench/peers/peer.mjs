@@ -19,6 +19,9 @@ const STEPS = {loop: 10, fanout: 4, cold: 0, stream: 0};
 const baseURL = `${base}${SCEN[workload]}/v1`;
 const steps = STEPS[workload];
 const INSTRUCTIONS = 'Call echo until told otherwise.';
+// In-process models wait like the HTTP mock does for this workload (fan-out: 50 ms per call).
+const LATENCY = workload === 'fanout' ? 50 : 0;
+const pause = () => (LATENCY > 0 ? new Promise((r) => setTimeout(r, LATENCY)) : null);
 const echoSchema = z.object({text: z.string()});
 const MODEL = 'mock-model';
 
@@ -36,6 +39,7 @@ async function makeLangGraph() {
       _llmType() { return 'scripted'; }
       bindTools() { return this; }
       async _generate(messages) {
+        await pause();
         const k = messages.filter((m) => (m.type ?? m._getType()) === 'ai').length;
         const message = k < steps
           ? new AIMessage({content: '', tool_calls: [{id: `call_${k}`, name: 'echo', args: {text: `step ${k}`}, type: 'tool_call'}]})
@@ -69,6 +73,7 @@ async function makeAgents() {
     // The SDK's documented extension point for other model sources: an object implementing Model.
     model = {
       async getResponse(request) {
+        await pause();
         const items = Array.isArray(request.input) ? request.input : [];
         const k = items.filter((it) => it.type === 'function_call').length;
         const output = k < steps
@@ -109,6 +114,7 @@ async function makeAi() {
                    outputTokens: {total: 5, text: 5, reasoning: 0}};
     model = new MockLanguageModelV4({
       doGenerate: async (options) => {
+        await pause();
         const k = options.prompt.filter((m) => m.role === 'assistant').length;
         if (k < steps)
           return {content: [{type: 'tool-call', toolCallId: `call_${k}`, toolName: 'echo', input: JSON.stringify({text: `step ${k}`})}],

@@ -2,7 +2,9 @@
 // repetitions, prints a table of medians (min–max) with ratios against freehold, and writes every raw
 // measurement to $OUT/results.jsonl. Invoked by run.sh; knobs are environment variables:
 //   FREEHOLD (binary), REPS (5), LOOP_RUNS_FH (200), LOOP_RUNS_PEER (30), LOOP_WARM (5),
-//   FANOUT (1000), COLD_REPS (REPS*2), TIMEOUT_S (300), OUT (dir), ONLY (comma list of workloads)
+//   FANOUT (1000), COLD_REPS (REPS*2), TIMEOUT_S (300), FH_TIMEOUT_S (60), OUT (dir),
+//   ONLY (comma list of workloads), SYSTEMS (comma list of systems).
+//   `node run.mjs --table A.jsonl [B.jsonl ...]` prints the table of earlier runs.
 import {spawn} from 'node:child_process';
 import {performance} from 'node:perf_hooks';
 import fs from 'node:fs';
@@ -21,21 +23,24 @@ const LOOP_WARM = Number(env.LOOP_WARM ?? 5);
 const FANOUT = Number(env.FANOUT ?? 1000);
 const COLD_REPS = Number(env.COLD_REPS ?? REPS * 2);
 const TIMEOUT_S = Number(env.TIMEOUT_S ?? 300);
+const FH_TIMEOUT_S = Number(env.FH_TIMEOUT_S ?? 60); // freehold's runs take seconds; a hang is a failure
 const OUT = env.OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fh-peers-'));
 const ONLY = env.ONLY ? env.ONLY.split(',') : ['loop', 'fanout', 'cold', 'stream'];
 fs.mkdirSync(OUT, {recursive: true});
 const resultsFile = path.join(OUT, 'results.jsonl');
-const SYSTEMS = ['freehold', 'langgraph', 'agents', 'ai', 'raw'];
+const ALL_SYSTEMS = ['freehold', 'langgraph', 'agents', 'ai', 'raw'];
+const SYSTEMS = env.SYSTEMS ? env.SYSTEMS.split(',').filter((x) => ALL_SYSTEMS.includes(x)) : ALL_SYSTEMS;
 
 // ---- process helpers
-function exec(cmd, args, {envExtra = {}, onStderrLine} = {}) {
+function exec(cmd, args, {envExtra = {}, onStderrLine, timeoutS} = {}) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, {cwd: here, env: {...env, ...envExtra}, stdio: ['ignore', 'pipe', 'pipe']});
     let stdout = '';
     let stderr = '';
     let pending = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_S * 1000);
+    const limit = timeoutS ?? (args.includes(FREEHOLD) || cmd === FREEHOLD ? FH_TIMEOUT_S : TIMEOUT_S);
+    const timer = setTimeout(() => { child.kill('SIGKILL'); stderr += `\n(timed out after ${limit} s)`; }, limit * 1000);
     child.stdout.on('data', (b) => { stdout += b; });
     child.stderr.on('data', (b) => {
       const now = performance.now();
@@ -48,6 +53,7 @@ function exec(cmd, args, {envExtra = {}, onStderrLine} = {}) {
         pending = pending.slice(at + 1);
       }
     });
+    child.on('error', (e) => { stderr += `\n${e.message}`; }); // e.g. ENOENT: reported as a failure
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({code, signal, wall_ms: performance.now() - t0, stdout, stderr});
@@ -79,6 +85,17 @@ async function timed(cmd, args, opts) {
   return r;
 }
 
+// `node run.mjs --table results.jsonl` only prints the table of an earlier (or unfinished) run.
+const tableOnly = process.argv[2] === '--table' ? process.argv.slice(3) : null;
+const results = [];
+if (tableOnly) {
+  for (const f of tableOnly)
+    for (const l of fs.readFileSync(f, 'utf8').split('\n')) if (l.trim()) results.push(JSON.parse(l));
+} else {
+  await runAll();
+}
+
+async function runAll() {
 // ---- the mock
 let mockPort = 0;
 const mock = spawn(process.execPath, [path.join(here, 'mock-server.mjs'), '0'], {stdio: ['ignore', 'pipe', 'inherit']});
@@ -123,13 +140,21 @@ async function loopOnce(sys, backend) {
           mock_us_per_step: (out.mock_ms * 1000) / out.calls, calls: out.calls};
 }
 
-async function fanoutOnce(sys) {
+async function fanoutOnce(sys, backend) {
+  if (sys === 'raw' && backend === 'inproc') return null;
+  const fhModel = backend === 'http' ? FH_HTTP_MODEL
+    : `mock/script?file=${path.join(here, 'freehold', 'fanout.replies.json')}&latency_ms=50`;
   const r = sys === 'freehold'
-    ? await timed(FREEHOLD, fhRun('fanout.lua', {model: FH_HTTP_MODEL, runs: FANOUT}), {envExtra: fhEnv('/s/4/50/0')})
-    : await timed(process.execPath, peerArgs(sys, 'fanout', 'http', ['--runs', String(FANOUT)]));
+    ? await timed(FREEHOLD, fhRun('fanout.lua', {model: fhModel, runs: FANOUT}), {envExtra: fhEnv('/s/4/50/0')})
+    : await timed(process.execPath, peerArgs(sys, 'fanout', backend, ['--runs', String(FANOUT)]));
   if (r.code !== 0) return failure(r);
   const out = lastJson(r.stdout) ?? {};
-  return {process_wall_ms: r.wall_ms, run_wall_ms: out.wall_ms ?? null, rss_mb: r.rss_mb, cpu_s: r.cpu_s};
+  let runWall = out.wall_ms ?? null;
+  if (sys === 'freehold') { // no wall clock inside a plan: subtract the same process with runs = 0
+    const r0 = await exec(FREEHOLD, fhRun('fanout.lua', {model: fhModel, runs: 0}), {envExtra: fhEnv('/s/4/50/0')});
+    if (r0.code === 0) runWall = r.wall_ms - r0.wall_ms;
+  }
+  return {process_wall_ms: r.wall_ms, run_wall_ms: runWall, rss_mb: r.rss_mb, cpu_s: r.cpu_s};
 }
 
 async function coldOnce(sys) {
@@ -165,7 +190,6 @@ async function streamOnce(sys) {
 }
 
 // ---- interleaved repetitions
-const results = [];
 function record(workload, variant, system, rep, rec) {
   if (!rec) return;
   const row = {workload, variant, system, rep, ...rec};
@@ -186,12 +210,17 @@ for (let rep = 0; rep < Math.max(REPS, COLD_REPS); rep++) {
         record('loop', 'http', sys, rep, await loopOnce(sys, 'http'));
       }
       if (ONLY.includes('stream')) record('stream', 'http', sys, rep, await streamOnce(sys));
-      if (ONLY.includes('fanout')) record('fanout', 'http', sys, rep, await fanoutOnce(sys));
+      if (ONLY.includes('fanout')) {
+        record('fanout', 'inproc', sys, rep, await fanoutOnce(sys, 'inproc'));
+        record('fanout', 'http', sys, rep, await fanoutOnce(sys, 'http'));
+      }
     }
     if (ONLY.includes('cold')) record('cold', 'http', sys, rep, await coldOnce(sys));
   }
 }
 mock.kill();
+process.stderr.write(`raw results: ${resultsFile}\n`);
+}
 
 // ---- the table
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
@@ -201,7 +230,11 @@ const METRICS = [
   ['loop', 'inproc', 'cpu_us_per_step', 'loop, in-process model: CPU µs/step'],
   ['loop', 'http', 'us_per_step', 'loop, HTTP mock: µs/step (wall − mock)'],
   ['loop', 'http', 'cpu_us_per_step', 'loop, HTTP mock: CPU µs/step'],
-  ['fanout', 'http', 'process_wall_ms', `fan-out ${FANOUT}×5 @50 ms: process wall ms`],
+  ['fanout', 'inproc', 'process_wall_ms', `fan-out ${FANOUT}×5, in-process model @50 ms: process wall ms`],
+  ['fanout', 'inproc', 'run_wall_ms', `fan-out, in-process: wall ms after start-up (ideal 250)`],
+  ['fanout', 'inproc', 'rss_mb', 'fan-out, in-process: peak RSS MiB'],
+  ['fanout', 'inproc', 'cpu_s', 'fan-out, in-process: CPU s (user+sys)'],
+  ['fanout', 'http', 'process_wall_ms', `fan-out ${FANOUT}×5, HTTP mock @50 ms: process wall ms`],
   ['fanout', 'http', 'run_wall_ms', `fan-out: wall ms after start-up (ideal 250)`],
   ['fanout', 'http', 'rss_mb', 'fan-out: peak RSS MiB'],
   ['fanout', 'http', 'cpu_s', 'fan-out: CPU s (user+sys)'],
@@ -219,12 +252,12 @@ const cell = (wl, variant, metric, sys) => {
   return {med, text: `${fmt(med)} (${fmt(Math.min(...vals))}–${fmt(Math.max(...vals))})${errs.length ? ` [${errs.length} failed]` : ''}${crashed ? ` [crashed at exit ${crashed}/${rows.length}]` : ''}`};
 };
 const lines = [];
-lines.push(`| workload | ${SYSTEMS.join(' | ')} |`);
-lines.push(`|---|${SYSTEMS.map(() => '---').join('|')}|`);
+lines.push(`| workload | ${ALL_SYSTEMS.join(' | ')} |`);
+lines.push(`|---|${ALL_SYSTEMS.map(() => '---').join('|')}|`);
 for (const [wl, variant, metric, label] of METRICS) {
   if (!ONLY.includes(wl)) continue;
   const fh = cell(wl, variant, metric, 'freehold');
-  const cells = SYSTEMS.map((sys) => {
+  const cells = ALL_SYSTEMS.map((sys) => {
     const c = cell(wl, variant, metric, sys);
     if (sys === 'freehold' || fh.med === undefined || c.med === undefined || fh.med <= 0) return c.text;
     return `${c.text} **${(c.med / fh.med).toFixed(c.med / fh.med >= 10 ? 0 : 1)}×**`;
@@ -232,6 +265,5 @@ for (const [wl, variant, metric, label] of METRICS) {
   lines.push(`| ${label} | ${cells.join(' | ')} |`);
 }
 const table = lines.join('\n');
-fs.writeFileSync(path.join(OUT, 'table.md'), table + '\n');
+if (!tableOnly) fs.writeFileSync(path.join(OUT, 'table.md'), table + '\n');
 process.stdout.write(table + '\n');
-process.stderr.write(`raw results: ${resultsFile}\n`);
