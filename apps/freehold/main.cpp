@@ -7,6 +7,7 @@
 #include "apps/freehold/cmd_chat.hpp"
 #include "apps/freehold/cmd_generate.hpp"
 #include "apps/freehold/cmd_run.hpp"
+#include "apps/freehold/cmd_serve.hpp"
 #include "apps/freehold/cmd_swap.hpp"
 
 int main(int argc, char** argv) {
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
   fh::app::add_chat_command(app, chat_registry, exit_code);
   fh::app::add_generate_command(app, exit_code);
   fh::app::add_swap_command(app, exit_code);
+  fh::app::add_serve_command(app, exit_code);
+  fh::app::add_replay_command(app, exit_code);
 
   auto* models = app.add_subcommand("models", "List the provider prefixes this build knows");
   models->callback([&] {

@@ -1,0 +1,293 @@
+#include "runtime/plan/journal.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace fh::plan {
+
+// ---- SHA-256 (FIPS 180-4), for content-addressed blobs ----
+namespace {
+constexpr std::array<uint32_t, 64> kK = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+void compress(std::array<uint32_t, 8>& h, const unsigned char* block) {
+  uint32_t w[64];
+  for (int i = 0; i < 16; ++i)
+    w[i] = uint32_t(block[4 * i]) << 24 | uint32_t(block[4 * i + 1]) << 16 | uint32_t(block[4 * i + 2]) << 8 |
+           uint32_t(block[4 * i + 3]);
+  for (int i = 16; i < 64; ++i) {
+    uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+  for (int i = 0; i < 64; ++i) {
+    uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kK[i] + w[i];
+    uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  size_t full = data.size() / 64;
+  for (size_t i = 0; i < full; ++i) compress(h, reinterpret_cast<const unsigned char*>(data.data()) + 64 * i);
+  unsigned char tail[128] = {};
+  size_t rem = data.size() - full * 64;
+  std::memcpy(tail, data.data() + full * 64, rem);
+  tail[rem] = 0x80;
+  size_t tail_len = rem + 9 <= 64 ? 64 : 128;
+  uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
+  for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
+  for (size_t off = 0; off < tail_len; off += 64) compress(h, tail + off);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (uint32_t v : h)
+    for (int s = 28; s >= 0; s -= 4) out += hex[(v >> s) & 15];
+  return out;
+}
+
+// ---- Journal ----
+namespace {
+Result<Ok> write_all_sync(const std::string& path, const std::string& data) {
+  // Blobs: write to a temp name, fsync, rename; an existing blob is already the same content.
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(Errc::internal, "cannot write '" + tmp + "': " + std::strerror(errno));
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return make_error(Errc::internal, "cannot write '" + path + "'");
+  return Ok{};
+}
+}  // namespace
+
+Result<std::unique_ptr<Journal>> Journal::open(const std::string& data_dir, const std::string& run_id) {
+  if (run_id.empty() || run_id.find('/') != std::string::npos || run_id.find("..") != std::string::npos)
+    return make_error(Errc::invalid_argument, "bad run id '" + run_id + "'");
+  std::error_code ec;
+  fs::create_directories(fs::path(data_dir) / "runs", ec);
+  fs::create_directories(fs::path(data_dir) / "blobs", ec);
+  if (ec) return make_error(Errc::internal, "cannot create '" + data_dir + "/runs': " + ec.message());
+  std::unique_ptr<Journal> j(new Journal());
+  j->data_dir_ = data_dir;
+  j->path_ = (fs::path(data_dir) / "runs" / (run_id + ".jsonl")).string();
+  j->fd_ = ::open(j->path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (j->fd_ < 0) return make_error(Errc::internal, "cannot open journal '" + j->path_ + "': " + std::strerror(errno));
+  // A line torn by a crash is cut off, so appended lines start on a line of their own.
+  off_t size = ::lseek(j->fd_, 0, SEEK_END);
+  if (size > 0) {
+    int rfd = ::open(j->path_.c_str(), O_RDONLY | O_CLOEXEC);
+    off_t keep = size;
+    char c = 0;
+    while (rfd >= 0 && keep > 0 && ::pread(rfd, &c, 1, keep - 1) == 1 && c != '\n') --keep;
+    if (rfd >= 0) ::close(rfd);
+    if (keep != size && ::ftruncate(j->fd_, keep) != 0)
+      return make_error(Errc::internal, "cannot repair journal '" + j->path_ + "'");
+  }
+  return j;
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Journal::is_effect_boundary(const json& event) {
+  static const char* types[] = {"run_started", "llm_result", "llm_error", "tool_call", "tool_result",
+                                "run_finished", "effect", "approval"};
+  std::string t = event.value("type", "");
+  for (const char* x : types)
+    if (t == x) return true;
+  return false;
+}
+
+Result<json> Journal::externalize(const json& v) {
+  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() < blob_threshold) return v;
+  std::string hash = sha256_hex(text);
+  auto path = fs::path(data_dir_) / "blobs" / hash;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    auto w = write_all_sync(path.string(), text);
+    if (!w) return w.error();
+  }
+  return json{{"$blob", hash}};
+}
+
+Result<Ok> Journal::append(const json& event) {
+  json line = event;
+  if (line.is_object()) {
+    for (const char* key : {"request", "result", "input", "output", "arguments", "data", "outcome", "source"}) {
+      auto it = line.find(key);
+      if (it == line.end()) continue;
+      auto ext = externalize(*it);
+      if (!ext) return ext.error();
+      *it = std::move(ext.value());
+    }
+  }
+  std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  // One write() per line on an O_APPEND descriptor: lines never interleave.
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(Errc::internal, "journal write failed: " + std::string(std::strerror(errno)));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (is_effect_boundary(event) && ::fdatasync(fd_) != 0)
+    return make_error(Errc::internal, "journal fsync failed: " + std::string(std::strerror(errno)));
+  return Ok{};
+}
+
+Result<std::vector<json>> Journal::read(const std::string& path, const std::string& data_dir) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(Errc::not_found, "cannot open journal '" + path + "'");
+  std::vector<std::string> lines;
+  std::string line;
+  bool last_complete = true;
+  while (std::getline(f, line)) {
+    last_complete = !f.eof();
+    lines.push_back(std::move(line));
+  }
+  std::vector<json> out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    json ev = json::parse(lines[i], nullptr, false);
+    if (ev.is_discarded() || !ev.is_object()) {
+      if (i + 1 == lines.size() && !last_complete) break;  // torn by a crash
+      return make_error(Errc::invalid_argument, path + ":" + std::to_string(i + 1) + ": not a JSON object");
+    }
+    for (auto& [key, v] : ev.items()) {
+      if (!v.is_object() || v.size() != 1 || !v.contains("$blob") || !v["$blob"].is_string()) continue;
+      std::string hash = v["$blob"].get<std::string>();
+      if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return make_error(Errc::invalid_argument, path + ":" + std::to_string(i + 1) + ": bad blob reference");
+      std::ifstream b(fs::path(data_dir) / "blobs" / hash, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(b)), std::istreambuf_iterator<char>());
+      json val = json::parse(text, nullptr, false);
+      if (!b || val.is_discarded() || sha256_hex(text) != hash)
+        return make_error(Errc::invalid_argument, "blob " + hash + " is missing or corrupt");
+      v = std::move(val);
+    }
+    out.push_back(std::move(ev));
+  }
+  return out;
+}
+
+// ---- RunIndex ----
+namespace {
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  ~Stmt() { sqlite3_finalize(s); }
+};
+Error db_error(sqlite3* db, const std::string& what) {
+  return make_error(Errc::internal, what + ": " + (db ? sqlite3_errmsg(db) : "no database"));
+}
+std::string col(sqlite3_stmt* s, int i) {
+  auto* t = sqlite3_column_text(s, i);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+IndexedRun row(sqlite3_stmt* s) {
+  IndexedRun r{col(s, 0), col(s, 1), col(s, 2), col(s, 3), col(s, 4), json::parse(col(s, 5), nullptr, false)};
+  if (r.summary.is_discarded()) r.summary = nullptr;
+  return r;
+}
+constexpr const char* kCols = "id, state, name, created_at, finished_at, summary";
+}  // namespace
+
+Result<std::unique_ptr<RunIndex>> RunIndex::open(const std::string& db_path) {
+  std::unique_ptr<RunIndex> ix(new RunIndex());
+  if (sqlite3_open(db_path.c_str(), &ix->db_) != SQLITE_OK) return db_error(ix->db_, "cannot open index '" + db_path + "'");
+  sqlite3_busy_timeout(ix->db_, 2000);
+  const char* schema =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+      "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, state TEXT NOT NULL, name TEXT, "
+      "created_at TEXT NOT NULL, finished_at TEXT, summary TEXT);"
+      "CREATE INDEX IF NOT EXISTS runs_state ON runs(state, created_at);"
+      "CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at, id);";
+  char* err = nullptr;
+  if (sqlite3_exec(ix->db_, schema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "?";
+    sqlite3_free(err);
+    return make_error(Errc::internal, "index schema: " + m);
+  }
+  return ix;
+}
+
+RunIndex::~RunIndex() { sqlite3_close(db_); }
+
+Result<Ok> RunIndex::upsert(const IndexedRun& r) {
+  Stmt st;
+  const char* sql =
+      "INSERT INTO runs (id, state, name, created_at, finished_at, summary) VALUES (?,?,?,?,?,?) "
+      "ON CONFLICT(id) DO UPDATE SET state=excluded.state, finished_at=excluded.finished_at, summary=excluded.summary";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.s, nullptr) != SQLITE_OK) return db_error(db_, "index upsert");
+  std::string summary = r.summary.dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string* vals[] = {&r.id, &r.state, &r.name, &r.created_at, &r.finished_at, &summary};
+  for (int i = 0; i < 6; ++i) sqlite3_bind_text(st.s, i + 1, vals[i]->c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st.s) != SQLITE_DONE) return db_error(db_, "index upsert");
+  return Ok{};
+}
+
+Result<std::optional<IndexedRun>> RunIndex::get(const std::string& id) {
+  Stmt st;
+  std::string sql = std::string("SELECT ") + kCols + " FROM runs WHERE id = ?";
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) return db_error(db_, "index get");
+  sqlite3_bind_text(st.s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st.s);
+  if (rc == SQLITE_ROW) return std::optional<IndexedRun>(row(st.s));
+  if (rc == SQLITE_DONE) return std::optional<IndexedRun>();
+  return db_error(db_, "index get");
+}
+
+Result<std::vector<IndexedRun>> RunIndex::list(const std::string& state, size_t limit, const std::string& after) {
+  std::string sql = std::string("SELECT ") + kCols + " FROM runs WHERE (?1 = '' OR state = ?1) AND "
+                    "(?2 = '' OR (created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?2)) "
+                    "ORDER BY created_at DESC, id DESC LIMIT ?3";
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) return db_error(db_, "index list");
+  sqlite3_bind_text(st.s, 1, state.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st.s, 2, after.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st.s, 3, static_cast<sqlite3_int64>(limit));
+  std::vector<IndexedRun> out;
+  int rc;
+  while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) out.push_back(row(st.s));
+  if (rc != SQLITE_DONE) return db_error(db_, "index list");
+  return out;
+}
+
+Result<std::vector<IndexedRun>> RunIndex::unfinished() {
+  std::string sql = std::string("SELECT ") + kCols +
+                    " FROM runs WHERE state IN ('pending','running','waiting') ORDER BY created_at, id";
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) return db_error(db_, "index unfinished");
+  std::vector<IndexedRun> out;
+  int rc;
+  while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) out.push_back(row(st.s));
+  if (rc != SQLITE_DONE) return db_error(db_, "index unfinished");
+  return out;
+}
+
+}  // namespace fh::plan
