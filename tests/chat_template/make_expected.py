@@ -106,6 +106,19 @@ def hf_messages(msgs):
     return out
 
 
+def string_arguments(messages):
+    out = []
+    for m in messages:
+        m = dict(m)
+        if "tool_calls" in m:
+            m["tool_calls"] = [dict(c, function=dict(c["function"], arguments=c["function"]["arguments"]
+                                                      if isinstance(c["function"]["arguments"], str)
+                                                      else json.dumps(c["function"]["arguments"], ensure_ascii=False)))
+                               for c in m["tool_calls"]]
+        out.append(m)
+    return out
+
+
 def hf_tools(tools):
     return [{"type": "function", "function": {"name": t["name"], "description": t.get("description", ""),
                                               "parameters": schema(t["parameters"])}} for t in tools]
@@ -140,7 +153,20 @@ def main():
                 ctx.update(add_generation_prompt=gen, bos_token=BOS, eos_token=EOS)
                 base = os.path.join(tdir, "%s.gen%d" % (conv["name"], int(gen)))
                 try:
-                    text = tmpl.render(**ctx)
+                    try:
+                        text = tmpl.render(**ctx)
+                    except Raised:
+                        raise
+                    except Exception:
+                        # chat_format.cpp retries with arguments as JSON text (json.dumps form).
+                        if not any(m.get("tool_calls") for m in ctx["messages"]):
+                            raise
+                        ctx2 = dict(ctx, messages=string_arguments(ctx["messages"]))
+                        try:
+                            text = tmpl.render(**ctx2)
+                        except Exception:
+                            tmpl.render(**ctx)  # report the first error
+                            raise
                 except Raised as e:
                     open(base + ".err", "w", encoding="utf-8").write("raise\n%s\n" % e)
                     counts["raise"] += 1

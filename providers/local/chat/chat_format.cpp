@@ -91,9 +91,11 @@ Value content_of(const api::Message& m) {
 
 }  // namespace
 
-Value chat_template_context(const std::vector<api::Message>& msgs, const std::vector<api::ToolSpec>& tools,
-                            bool add_generation_prompt, const std::string& bos_token,
-                            const std::string& eos_token, const ChatTemplateOptions& opts) {
+namespace {
+
+Value build_context(const std::vector<api::Message>& msgs, const std::vector<api::ToolSpec>& tools,
+                    bool add_generation_prompt, const std::string& bos_token, const std::string& eos_token,
+                    const ChatTemplateOptions& opts, bool string_arguments) {
   Value ctx = opts.extra.is_object() ? jinja::from_json(opts.extra) : Value::dict();
   jinja::List messages;
   for (const auto& m : msgs) {
@@ -103,7 +105,10 @@ Value chat_template_context(const std::vector<api::Message>& msgs, const std::ve
       for (const auto& c : m.tool_calls)
         calls.push_back(dict({{"id", str(c.id)},
                               {"type", str("function")},
-                              {"function", dict({{"name", str(c.name)}, {"arguments", jinja::from_json(c.arguments)}})}}));
+                              {"function", dict({{"name", str(c.name)},
+                                                 {"arguments", string_arguments && !c.arguments.is_string()
+                                                                   ? str(jinja::to_json_text(jinja::from_json(c.arguments), -1))
+                                                                   : jinja::from_json(c.arguments)}})}}));
       j.d->set("tool_calls", Value::list(std::move(calls)));
     }
     if (m.role == api::Role::assistant && !m.reasoning.empty()) j.d->set("reasoning_content", str(m.reasoning));
@@ -129,13 +134,29 @@ Value chat_template_context(const std::vector<api::Message>& msgs, const std::ve
   return ctx;
 }
 
+}  // namespace
+
+Value chat_template_context(const std::vector<api::Message>& msgs, const std::vector<api::ToolSpec>& tools,
+                            bool add_generation_prompt, const std::string& bos_token,
+                            const std::string& eos_token, const ChatTemplateOptions& opts) {
+  return build_context(msgs, tools, add_generation_prompt, bos_token, eos_token, opts, false);
+}
+
 Result<std::string> apply_chat_template(std::string_view tmpl, const std::vector<api::Message>& msgs,
                                         const std::vector<api::ToolSpec>& tools, bool add_generation_prompt,
                                         const std::string& bos_token, const std::string& eos_token,
                                         const ChatTemplateOptions& opts) {
   jinja::RenderOptions ro;
   ro.now = opts.now;
-  return jinja::render(tmpl, chat_template_context(msgs, tools, add_generation_prompt, bos_token, eos_token, opts), ro);
+  auto out = jinja::render(tmpl, build_context(msgs, tools, add_generation_prompt, bos_token, eos_token, opts, false), ro);
+  if (out.ok()) return out;
+  // Some templates (Functionary, DeepSeek-R1) concatenate arguments as a JSON string: when the
+  // template failed on its own (not by raise_exception) and there are tool calls, try that form.
+  bool has_calls = false;
+  for (const auto& m : msgs) has_calls |= !m.tool_calls.empty();
+  if (!has_calls || out.error().code != Errc::invalid_argument || out.error().detail.value("raised", false)) return out;
+  auto retry = jinja::render(tmpl, build_context(msgs, tools, add_generation_prompt, bos_token, eos_token, opts, true), ro);
+  return retry.ok() ? retry : out;
 }
 
 std::string_view fallback_chat_template() { return kFallback; }

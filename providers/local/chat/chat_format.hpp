@@ -6,7 +6,9 @@
 //     content is the message's text (a string, "" when empty); a message with image parts gets a
 //     list of blocks [{type:"text", text} | {type:"image"}] instead.
 //     tool_calls: [{id, type:"function", function:{name, arguments}}], arguments a JSON object
-//     (or the raw string the model sent when it was not valid JSON).
+//     (or the raw string the model sent when it was not valid JSON). When a template fails on
+//     that (not through raise_exception), it is rendered again with arguments as JSON text
+//     (json.dumps form): Functionary v3.2 and DeepSeek-R1 concatenate them as strings.
 //     tool messages carry tool_call_id and name (when known); assistant messages with reasoning
 //     carry reasoning_content.
 //   tools: [{type:"function", function:{name, description, parameters}}], absent when empty.
