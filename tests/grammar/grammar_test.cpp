@@ -114,7 +114,7 @@ TEST_CASE("mask: only tokens that extend an object of one required string proper
   CHECK(allowed(m, v.bytes.size()).empty());
 }
 
-TEST_CASE("mask: a number may end or go on; EOG joins the allowed set once complete") {
+TEST_CASE("mask: a number may end or go on, and EOG joins the allowed set once complete") {
   const Vocab v = small_vocab();
   auto idx = std::make_shared<const TokenIndex>(v.bytes, std::vector<int32_t>{v.eog});
   Matcher m(schema({{"type", "integer"}}), idx);
