@@ -276,3 +276,39 @@ TEST_CASE("daemon: metrics in Prometheus text") {
   CHECK(m.status == 200);
   CHECK(m.body.find("freehold_runs{state=\"succeeded\"} 1") != std::string::npos);
 }
+
+TEST_CASE("daemon: replay re-runs a journal offline and reports divergence") {
+  DaemonFixture f;
+  const char* plan =
+      "local r = llm.chat{messages = {{role = 'user', content = 'abc'}}}\n"
+      "local ok = tool.call('append', {path = 'replay.txt', line = r.text})\n"
+      "return r.text .. '!'";
+  auto d = submit(f.client, {{"source", plan}});
+  std::string id = d["id"];
+  CHECK(f.client.wait_run(id, final_state)["output"] == "abc!");
+  std::string path = f.data_dir + "/runs/" + id + ".jsonl";
+  auto rep = fh::http::replay_journal(path, f.data_dir);
+  REQUIRE(rep);
+  CHECK((*rep)["ok"] == true);
+  CHECK((*rep)["replayed"]["output"] == "abc!");
+  CHECK((*rep)["replayed_effects"] == 2);
+  // The tool did not run again during the replay.
+  std::ifstream lines(f.data_dir + "/replay.txt");
+  int n = 0;
+  for (std::string l; std::getline(lines, l);) ++n;
+  CHECK(n == 1);
+  // A journal whose recorded model result was changed diverges.
+  std::ifstream in(path);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto at = all.find("\"text\":\"abc\"");
+  REQUIRE(at != std::string::npos);
+  all.replace(at, 12, "\"text\":\"xyz\"");
+  std::string forged = f.data_dir + "/runs/forged.jsonl";
+  std::ofstream(forged) << all;
+  auto div = fh::http::replay_journal(forged, f.data_dir);
+  REQUIRE(div);
+  CHECK((*div)["ok"] == false);
+  CHECK((*div)["replayed"]["output"] == "xyz!");
+  CHECK(!(*div)["diverged"].empty());
+  CHECK(!fh::http::replay_journal(f.data_dir + "/runs/none.jsonl", f.data_dir));
+}
