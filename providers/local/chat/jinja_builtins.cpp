@@ -14,7 +14,8 @@ void check_size(const BuiltinEnv& env, size_t n) {
   if (n > env.max_size) throw TemplateError("value exceeds the output size limit", env.line);
 }
 
-const Value& arg(CallArgs& a, size_t pos, const char* kw, const Value& def) {
+// Returns a copy: callers pass temporaries as `def`.
+Value arg(CallArgs& a, size_t pos, const char* kw, const Value& def) {
   for (auto& [k, v] : a.kw)
     if (k == kw) return v;
   return pos < a.pos.size() ? a.pos[pos] : def;
