@@ -104,7 +104,8 @@ class Router final : public api::Provider {
         // Reserve the worst case before anything is sent.
         double res_usd = 0;
         int64_t res_tokens = 0;
-        if (opts_.spend) {
+        const bool reserving = opts_.spend && !dynamic_cast<Router*>(target.provider.get());
+        if (reserving) {
           auto refused = reserve(target, attempt_req, res_usd, res_tokens);
           if (refused) {
             last = std::move(*refused);
@@ -112,7 +113,7 @@ class Router final : public api::Provider {
           }
         }
         auto r = co_await target.provider->chat(std::move(attempt_req), std::move(inner));
-        if (opts_.spend) {
+        if (reserving) {
           double actual = r ? r->cost_usd.value_or(0.0) : 0.0;
           int64_t tokens = r ? r->usage.input_tokens + r->usage.output_tokens : 0;
           opts_.spend->settle(res_usd, res_tokens, actual, tokens);
@@ -199,8 +200,33 @@ class Router final : public api::Provider {
 
 }  // namespace
 
+namespace {
+std::mutex g_spend_mu;
+std::shared_ptr<SpendBudget> g_spend;
+}  // namespace
+
+void set_process_spend(std::shared_ptr<SpendBudget> spend) {
+  std::lock_guard lock(g_spend_mu);
+  g_spend = std::move(spend);
+}
+std::shared_ptr<SpendBudget> process_spend() {
+  std::lock_guard lock(g_spend_mu);
+  return g_spend;
+}
+
+api::ResolvedModel with_process_budget(api::ResolvedModel m) {
+  auto spend = process_spend();
+  if (!spend) return m;
+  RouterOptions o;
+  o.max_attempts = 1;
+  o.spend = spend;
+  std::string model = m.model;
+  return api::ResolvedModel{make_router({std::move(m)}, std::move(o)), model};
+}
+
 std::shared_ptr<api::Provider> make_router(std::vector<api::ResolvedModel> chain, RouterOptions o) {
   FH_ASSERT(!chain.empty());
+  if (!o.spend) o.spend = process_spend();
   return std::make_shared<Router>(std::move(chain), std::move(o));
 }
 

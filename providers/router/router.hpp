@@ -88,6 +88,16 @@ struct RouterOptions {
 std::optional<double> worst_case_usd(std::string_view provider, std::string_view model, int64_t input_tokens,
                                      int64_t max_output_tokens);
 
+// The process's run budget (the CLI's `freehold run --budget-usd`): routers made without their
+// own `spend` use it. A router whose target is itself a router leaves the reservation to that
+// inner router (no double counting). Null: none.
+void set_process_spend(std::shared_ptr<SpendBudget> spend);
+std::shared_ptr<SpendBudget> process_spend();
+
+// Wraps one provider in a budget-only router (no retries) when a process budget is set, so a
+// single model is held to the budget as a chain is; otherwise returns `m` unchanged.
+api::ResolvedModel with_process_budget(api::ResolvedModel m);
+
 // The chain must not be empty.
 std::shared_ptr<api::Provider> make_router(std::vector<api::ResolvedModel> chain, RouterOptions o = {});
 

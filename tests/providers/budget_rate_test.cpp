@@ -5,6 +5,7 @@
 
 #include <boost/asio/detached.hpp>
 
+#include "apps/freehold/register_remote.hpp"
 #include "providers/http/pricing.hpp"
 #include "providers/http/rate.hpp"
 #include "providers/openai/client.hpp"
@@ -197,4 +198,36 @@ TEST_CASE("rate: headers teach the scheduler - Anthropic timestamps - a 429 paus
   CHECK(std::chrono::steady_clock::now() - t1 >= std::chrono::milliseconds(190));
   s->release_without_response();
   CHECK(http::rate_key("openai", "https://x", "secret").find("secret") == std::string::npos);
+}
+
+TEST_CASE("budget: the process budget (freehold run --budget-usd) holds single models and chains once") {
+  asio::io_context ctx;
+  MockServer server(ctx.get_executor(), [](const MockRequest&) { return body_of("openai_chat_response_text_basic.json"); });
+  api::ProviderRegistry reg;
+  fh::app::register_remote_providers(reg);
+  reg.set_config({{"providers", {{"openai", {{"api_key", "sk-p"}, {"base_url", server.base_url() + "/v1"}}}}}});
+  provider_router::SpendBudget::Limits lim;
+  lim.usd = 0.001;
+  auto spend = std::make_shared<provider_router::SpendBudget>(lim);
+  provider_router::set_process_spend(spend);
+  auto single = reg.resolve("openai/gpt-4o");
+  REQUIRE(single.ok());
+  auto over = fh::test::run_co(ctx, single->provider->chat(ask("gpt-4o", 1000)));
+  REQUIRE(over);
+  CHECK(!over->ok());
+  CHECK(server.requests().empty());
+  auto chain = provider_router::resolve_chain(reg, "openai/gpt-4o,openai/gpt-4o-mini");
+  REQUIRE(chain.ok());
+  auto router = provider_router::make_router(std::move(chain.value()));
+  auto r = fh::test::run_co(ctx, router->chat(ask("gpt-4o", 50)));
+  REQUIRE(r);
+  if (!r->ok()) FAIL(r->error().message);
+  CHECK(server.requests().size() == 1);
+  CHECK(spend->spent_usd() == doctest::Approx(0.000405));  // counted once, not per router layer
+  CHECK(spend->reserved_usd() == doctest::Approx(0.0));
+  provider_router::set_process_spend(nullptr);
+  auto unbudgeted = reg.resolve("openai/gpt-4o");
+  auto r2 = fh::test::run_co(ctx, unbudgeted->provider->chat(ask("gpt-4o", 1000)));
+  REQUIRE(r2);
+  CHECK(r2->ok());
 }
