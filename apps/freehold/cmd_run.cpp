@@ -17,6 +17,7 @@
 #include "apps/freehold/app.hpp"
 #include "runtime/plan/run.hpp"
 #include "tools/builtin.hpp"
+#include "providers/router/router.hpp"
 
 namespace asio = boost::asio;
 
@@ -157,7 +158,19 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--memory", o->memory_mb, "Lua memory limit, MiB (default 64)");
   cmd->add_flag("--json", o->json_out, "Print the output as JSON");
   cmd->add_flag("--trace", o->trace, "Print every run event as a JSON line on stderr");
-  cmd->callback([o, &exit_code] { exit_code = run_plan(*o); });
+  // Run budget: every model call reserves its worst case first (providers/router SpendBudget).
+  auto limits = std::make_shared<provider_router::SpendBudget::Limits>();
+  auto budget_usd = std::make_shared<double>(-1);
+  auto max_tokens_total = std::make_shared<int64_t>(-1);
+  cmd->add_option("--budget-usd", *budget_usd, "Spending cap for the run's model calls in USD; a call whose worst case does not fit is refused (budget_exceeded)");
+  cmd->add_option("--max-tokens-total", *max_tokens_total, "Cap on the run's input + output tokens");
+  cmd->add_flag("--allow-unknown-prices", limits->allow_unknown_prices, "Under --budget-usd, let models without a known price run");
+  cmd->callback([o, limits, budget_usd, max_tokens_total, &exit_code] {
+    if (*budget_usd >= 0) limits->usd = *budget_usd;
+    if (*max_tokens_total >= 0) limits->tokens = *max_tokens_total;
+    if (limits->usd || limits->tokens) provider_router::set_process_spend(std::make_shared<provider_router::SpendBudget>(*limits));
+    exit_code = run_plan(*o);
+  });
 }
 
 }  // namespace fh::app
