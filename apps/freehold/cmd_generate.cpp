@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -16,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/local/kernel/kernel.hpp"
+#include "providers/local/provider.hpp"
+#include "providers/local/text/tokenizer.hpp"
 
 namespace fh::app {
 namespace {
@@ -32,61 +35,6 @@ struct GenerateOptions {
 
 std::atomic<bool> g_abort{false};
 extern "C" void on_sigint(int) { g_abort.store(true); }
-
-// Minimal SentencePiece-style encoder for `tokenizer.ggml.model == "llama"` vocabularies: space
-// becomes "▁" with a leading one added, the text is split into UTF-8 characters, and the adjacent
-// pair whose concatenation is a token with the highest score is merged until none is left;
-// characters without a token fall back to <0xNN> byte tokens. BOS first. (The full tokenizer,
-// with special tokens and BPE vocabularies, comes with the tokenizer issue.)
-bool spm_encode(const k::Vocab& v, const std::vector<float>& scores, const std::string& text, std::vector<int32_t>& out,
-                std::string& err) {
-  if (v.model != "llama" || scores.size() != v.tokens.size()) {
-    err = "--prompt needs a SentencePiece (llama) vocabulary with scores; use --tokens until the tokenizer lands";
-    return false;
-  }
-  std::map<std::string, int32_t> index;
-  for (size_t i = 0; i < v.tokens.size(); ++i) index.emplace(v.tokens[i], int32_t(i));
-  std::string s = "\xE2\x96\x81";
-  for (char c : text) s += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
-  std::vector<std::string> sym;
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 1;
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0xF0) len = 4; else if (c >= 0xE0) len = 3; else if (c >= 0xC0) len = 2;
-    sym.push_back(s.substr(i, len));
-    i += len;
-  }
-  for (;;) {
-    int best = -1;
-    float best_score = 0;
-    for (size_t i = 0; i + 1 < sym.size(); ++i) {
-      auto it = index.find(sym[i] + sym[i + 1]);
-      if (it != index.end() && (best < 0 || scores[size_t(it->second)] > best_score))
-        best = int(i), best_score = scores[size_t(it->second)];
-    }
-    if (best < 0) break;
-    sym[size_t(best)] += sym[size_t(best) + 1];
-    sym.erase(sym.begin() + best + 1);
-  }
-  if (v.bos >= 0) out.push_back(v.bos);
-  for (const std::string& piece : sym) {
-    if (auto it = index.find(piece); it != index.end()) {
-      out.push_back(it->second);
-      continue;
-    }
-    for (unsigned char c : piece) {
-      char name[8];
-      std::snprintf(name, sizeof name, "<0x%02X>", c);
-      auto b = index.find(name);
-      if (b == index.end()) {
-        err = "cannot encode byte " + std::string(name) + " with this vocabulary";
-        return false;
-      }
-      out.push_back(b->second);
-    }
-  }
-  return true;
-}
 
 bool parse_ids(const std::string& s, std::vector<int32_t>& out) {
   std::stringstream ss(s);
@@ -111,10 +59,16 @@ int fail(const GenerateOptions& o, const std::string& msg) {
   return 1;
 }
 
+// "local/NAME" or a plain path -> the GGUF file (names resolve like the local provider's).
+std::string model_path(const std::string& model) {
+  std::string rest = model.rfind("local/", 0) == 0 ? model.substr(6) : model;
+  auto p = provider_local::resolve_model_path(rest, {});
+  return p ? p.value().string() : rest;
+}
+
 int run_generate(const GenerateOptions& o) {
   using clock = std::chrono::steady_clock;
-  std::string path = o.model;
-  if (path.rfind("local/", 0) == 0) path = path.substr(6);
+  const std::string path = model_path(o.model);
 
   // 1. Load (mmap) the model.
   const auto t0 = clock::now();
@@ -128,11 +82,9 @@ int run_generate(const GenerateOptions& o) {
   if (!o.tokens.empty()) {
     if (!parse_ids(o.tokens, prompt)) return fail(o, "--tokens wants comma-separated non-negative token ids");
   } else {
-    std::vector<float> scores;
-    if (const k::MetaValue* sv = (*model)->file().find("tokenizer.ggml.scores"))
-      scores.assign(sv->floats.begin(), sv->floats.end());
-    std::string err;
-    if (!spm_encode(vocab, scores, o.prompt, prompt, err)) return fail(o, err);
+    auto tok = local::Tokenizer::from_gguf((*model)->file());
+    if (!tok) return fail(o, tok.error().message);
+    prompt = tok.value()->encode(o.prompt, true, false);
   }
 
   // 3. Generate, streaming text unless --json.
@@ -171,13 +123,67 @@ int run_generate(const GenerateOptions& o) {
   return r->stop_reason == "abort" ? 130 : 0;
 }
 
+struct TokenizeOptions {
+  std::string model, text, file;
+  bool no_special = false;
+};
+
+int run_tokenize(const TokenizeOptions& o) {
+  const std::string path = model_path(o.model);
+  auto f = k::GgufFile::open(path);
+  if (!f) {
+    std::cerr << "freehold: " << f.error().message << "\n";
+    return 1;
+  }
+  auto tok = local::Tokenizer::from_gguf(*f.value());
+  if (!tok) {
+    std::cerr << "freehold: " << path << ": " << tok.error().message << "\n";
+    return 1;
+  }
+  std::string text = o.text;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "freehold: cannot open '" << o.file << "'\n";
+      return 2;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  // --no-special: no BOS/EOS added and special-token texts stay plain text.
+  const auto ids = tok.value()->encode(text, !o.no_special, !o.no_special);
+  std::cout << nlohmann::json(ids).dump() << "\n";
+  return 0;
+}
+
+void add_tokenize_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<TokenizeOptions>();
+  auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
+  cmd->add_option("--model", o->model, "local/PATH.gguf, local/NAME or a plain path")->required();
+  auto* text = cmd->add_option("--text", o->text, "The text");
+  auto* file = cmd->add_option("--file", o->file, "Read the text from a file");
+  text->excludes(file);
+  file->excludes(text);
+  cmd->add_flag("--no-special", o->no_special, "Add no BOS/EOS and treat special-token texts as plain text");
+  cmd->callback([o, &exit_code] {
+    if (o->text.empty() && o->file.empty()) {
+      std::cerr << "freehold: tokenize needs --text or --file\n";
+      exit_code = 2;
+      return;
+    }
+    exit_code = run_tokenize(*o);
+  });
+}
+
 }  // namespace
 
 void add_generate_command(CLI::App& app, int& exit_code) {
+  add_tokenize_command(app, exit_code);
   auto o = std::make_shared<GenerateOptions>();
   auto* cmd = app.add_subcommand("generate", "Raw local generation with the in-process GGUF kernel");
   cmd->add_option("--model", o->model, "local/PATH.gguf (or a plain path)")->required();
-  auto* prompt = cmd->add_option("--prompt", o->prompt, "Prompt text (SentencePiece vocabularies only for now)");
+  auto* prompt = cmd->add_option("--prompt", o->prompt, "Prompt text (BOS added as the model says)");
   auto* tokens = cmd->add_option("--tokens", o->tokens, "Prompt token ids, comma-separated (BOS included if wanted)");
   prompt->excludes(tokens);
   tokens->excludes(prompt);

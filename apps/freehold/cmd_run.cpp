@@ -35,16 +35,17 @@ int fail(int code, const std::string& msg) {
   return code;
 }
 
-void print_event(const json& ev, bool trace) {
+// Everything the plan or a model produced passes the secrets redactor before it is printed.
+void print_event(const json& ev, bool trace, const sandbox::Redactor& red) {
   if (trace) {
-    std::cerr << ev.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    std::cerr << red.scrub(ev.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
     return;
   }
   const std::string type = ev.value("type", "");
   if (type == "log") {
-    std::cerr << "[" << ev.value("level", "info") << "] " << ev.value("message", "") << "\n";
+    std::cerr << "[" << ev.value("level", "info") << "] " << red.scrub(ev.value("message", "")) << "\n";
   } else if (type == "emit") {
-    std::cerr << "[emit] " << ev["data"].dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    std::cerr << "[emit] " << red.scrub(ev["data"].dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
   }
 }
 
@@ -78,13 +79,15 @@ int run_plan(const RunOptions& o) {
   req.limits.memory_bytes = static_cast<size_t>(o.memory_mb * 1024 * 1024);
   req.limits.deadline = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
   req.services.providers = &providers;
-  req.services.default_model = !o.model.empty() ? o.model : config->value("default_model", "mock/echo");
+  req.services.default_model = !o.model.empty() ? o.model : config->value("default_model", "local/default");
   req.services.run_id = "cli";
   std::error_code ec;
   req.services.workspace = std::filesystem::absolute(o.workspace.empty() ? "." : o.workspace, ec).string();
   // Built-in tools (fs.*, shell.exec, http.fetch, time.now) under the user's config only.
   auto tool_opts = tools::options_from_config(config.value(), req.services.workspace);
   if (!tool_opts) return fail(2, "config: " + tool_opts.error().message);
+  const auto redactor = make_secret_redactor(config.value());
+  tool_opts->redactor = redactor;
   tool_opts->approver = [](tools::ApprovalRequest r) -> asio::awaitable<tools::Approval> {
     // A person at a terminal approves once; without one, `ask` is a refusal.
     if (!isatty(STDIN_FILENO)) co_return tools::Approval::deny;
@@ -100,7 +103,7 @@ int run_plan(const RunOptions& o) {
   else std::cerr << "freehold: built-in tools unavailable: " << host.error().message << "\n";
   req.services.tools = tool_host.get();
   bool trace = o.trace;
-  req.services.on_event = [trace](json ev) { print_event(ev, trace); };
+  req.services.on_event = [trace, redactor](json ev) { print_event(ev, trace, *redactor); };
 
   asio::io_context io(1);
   auto strand = asio::make_strand(io);
@@ -127,9 +130,9 @@ int run_plan(const RunOptions& o) {
 
   if (result.status == plan::RunResult::Status::succeeded) {
     const json& out = result.output;
-    if (o.json_out) std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    else if (out.is_string()) std::cout << out.get<std::string>() << "\n";
-    else if (!out.is_null()) std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    if (o.json_out) std::cout << redactor->scrub(out.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
+    else if (out.is_string()) std::cout << redactor->scrub(out.get<std::string>()) << "\n";
+    else if (!out.is_null()) std::cout << redactor->scrub(out.dump(2, ' ', false, json::error_handler_t::replace)) << "\n";
     return 0;
   }
   switch (result.status) {
@@ -138,9 +141,9 @@ int run_plan(const RunOptions& o) {
     case plan::RunResult::Status::cancelled: std::cerr << "freehold: "; break;
     default: std::cerr << "freehold: plan failed: "; break;
   }
-  std::cerr << result.message << "\n";
+  std::cerr << redactor->scrub(result.message) << "\n";
   if (result.status == plan::RunResult::Status::failed && !result.traceback.empty() && result.traceback != result.message)
-    std::cerr << result.traceback << "\n";
+    std::cerr << redactor->scrub(result.traceback) << "\n";
   return result.exit_code();
 }
 }  // namespace
@@ -149,7 +152,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand("run", "Run a Lua plan");
   cmd->add_option("plan", o->plan, "The plan file (.lua)")->required();
-  cmd->add_option("--model", o->model, "Default model for llm.chat (provider/model)");
+  cmd->add_option("--model", o->model, "Default model for llm.chat (provider/model; default local/default, the model shipped in the repo)");
   cmd->add_option("--input", o->input, "The plan's input as JSON");
   cmd->add_option("--input-file", o->input_file, "Read the input JSON from a file");
   cmd->add_option("--config", o->config, "Config file (JSON)");

@@ -71,7 +71,7 @@ int serve(const ServeOptions& o) {
   register_all_providers(providers);
   providers.set_config(config.value());
 
-  http::DaemonOptions d;
+  httpd::DaemonOptions d;
   d.data_dir = o.data_dir.empty() ? default_data_dir() : o.data_dir;
   d.plan_dir = !o.plans.empty() ? o.plans : sc.value("plan_dir", "");
   d.default_model = !o.model.empty() ? o.model : config->value("default_model", "mock/echo");
@@ -86,8 +86,8 @@ int serve(const ServeOptions& o) {
 
   // Each run gets its own built-in tool host whose `ask` goes to the approvals route.
   json cfg = config.value();
-  http::ToolHostFactory tools = [cfg](const std::string&, const std::string& workspace,
-                                      http::ApproveFn approve) -> Result<std::shared_ptr<api::ToolHost>> {
+  httpd::ToolHostFactory tools = [cfg](const std::string&, const std::string& workspace,
+                                      httpd::ApproveFn approve) -> Result<std::shared_ptr<api::ToolHost>> {
     auto topts = tools::options_from_config(cfg, workspace);
     if (!topts) return topts.error();
     topts->approver = [approve](tools::ApprovalRequest r) -> asio::awaitable<tools::Approval> {
@@ -100,12 +100,12 @@ int serve(const ServeOptions& o) {
   };
 
   asio::io_context io(1);
-  http::Daemon daemon(io.get_executor(), providers, d, tools);
-  http::ServerOptions so;
+  httpd::Daemon daemon(io.get_executor(), providers, d, tools);
+  httpd::ServerOptions so;
   so.host = host;
   so.port = static_cast<uint16_t>(port);
   if (sc.contains("body_limit") && sc["body_limit"].is_number_unsigned()) so.body_limit = sc["body_limit"].get<size_t>();
-  http::Server server(io.get_executor(), so, daemon.handler());
+  httpd::Server server(io.get_executor(), so, daemon.handler());
   if (auto r = server.start(); !r) return fail(r.error().message);
   daemon.set_port(server.port());
   if (auto r = daemon.open(); !r) return fail(r.error().message);
@@ -115,14 +115,14 @@ int serve(const ServeOptions& o) {
     pf.close();
     fs::rename(o.port_file + ".tmp", o.port_file, ec);
   }
-  http::log_stderr({{"ts", http::now_iso()}, {"level", "info"}, {"msg", "serving"}, {"port", server.port()},
+  httpd::log_stderr({{"ts", httpd::now_iso()}, {"level", "info"}, {"msg", "serving"}, {"port", server.port()},
                     {"data_dir", d.data_dir}, {"token_file", d.data_dir + "/token"}});
 
   // Graceful stop: no new connections or runs, streams end, runs get a grace period.
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int sig) {
     if (e) return;
-    http::log_stderr({{"ts", http::now_iso()}, {"level", "info"}, {"msg", "stopping"}, {"signal", sig},
+    httpd::log_stderr({{"ts", httpd::now_iso()}, {"level", "info"}, {"msg", "stopping"}, {"signal", sig},
                       {"active_runs", daemon.active_runs()}});
     server.stop();
     daemon.shutdown();
@@ -143,7 +143,7 @@ int serve(const ServeOptions& o) {
 int replay(const std::string& path) {
   // DATA/runs/<id>.jsonl: the blobs are in DATA/blobs.
   std::string data_dir = fs::path(path).parent_path().parent_path().string();
-  auto report = http::replay_journal(path, data_dir.empty() ? "." : data_dir);
+  auto report = httpd::replay_journal(path, data_dir.empty() ? "." : data_dir);
   if (!report) {
     std::cerr << "freehold replay: " << report.error().message << "\n";
     return 2;

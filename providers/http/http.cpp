@@ -554,8 +554,12 @@ CurlService& service_for(const asio::any_io_executor& ex) {
 asio::awaitable<Result<Response>> fetch(Request req) {
   auto ex = co_await asio::this_coro::executor;
   CurlService& svc = service_for(ex);
-  Outcome out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Outcome)>(
-      FetchInit{&svc, ex}, asio::use_awaitable, std::move(req));
+  // Operands in named locals: GCC 12 destroys temporaries inside a co_await expression twice (an
+  // executor copy released twice frees the run's strand under it).
+  FetchInit init{&svc, ex};
+  auto op = asio::async_initiate<decltype(asio::use_awaitable), void(Outcome)>(std::move(init), asio::use_awaitable,
+                                                                               std::move(req));
+  Outcome out = co_await std::move(op);
   if (out.response) co_return std::move(*out.response);
   co_return std::move(out.error);
 }

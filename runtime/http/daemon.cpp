@@ -21,7 +21,7 @@
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
-namespace fh::http {
+namespace fh::httpd {
 
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
@@ -658,4 +658,4 @@ size_t Daemon::active_runs() const {
   return n;
 }
 
-}  // namespace fh::http
+}  // namespace fh::httpd

@@ -21,7 +21,7 @@
 #include "runtime/http/server.hpp"
 #include "runtime/lua/engine.hpp"
 
-namespace fh::http {
+namespace fh::httpd {
 
 // Resolves a tool call that waits on `ask`: returns "once", "session" or "deny".
 using ApproveFn = std::function<boost::asio::awaitable<std::string>(std::string call_id, std::string tool, json args,
@@ -75,4 +75,4 @@ class Daemon {
 // "error"}, "replayed_effects", "diverged": ["..."]}.
 Result<json> replay_journal(const std::string& journal_path, const std::string& data_dir);
 
-}  // namespace fh::http
+}  // namespace fh::httpd

@@ -12,7 +12,7 @@
 #include "runtime/plan/journal.hpp"
 #include "runtime/plan/run.hpp"
 
-namespace fh::http {
+namespace fh::httpd {
 
 // Completed effects of a run, from its journal; serves them again when a run is resumed.
 struct EffectLog {
@@ -87,4 +87,4 @@ struct Daemon::Impl : std::enable_shared_from_this<Daemon::Impl> {
 
 std::string new_id(std::string_view prefix);
 
-}  // namespace fh::http
+}  // namespace fh::httpd

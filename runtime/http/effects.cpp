@@ -13,7 +13,7 @@
 
 namespace asio = boost::asio;
 
-namespace fh::http {
+namespace fh::httpd {
 
 namespace {
 
@@ -128,4 +128,4 @@ std::shared_ptr<api::ToolHost> make_journaled_tools(std::shared_ptr<api::ToolHos
   return std::make_shared<JournaledTools>(std::move(inner), std::move(log));
 }
 
-}  // namespace fh::http
+}  // namespace fh::httpd

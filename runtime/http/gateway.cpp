@@ -17,7 +17,7 @@
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
-namespace fh::http {
+namespace fh::httpd {
 
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
@@ -359,4 +359,4 @@ asio::awaitable<void> Daemon::Impl::chat_completions(const Request& req, Respond
   co_await res.end_stream();
 }
 
-}  // namespace fh::http
+}  // namespace fh::httpd

@@ -8,7 +8,7 @@
 
 namespace asio = boost::asio;
 
-namespace fh::http {
+namespace fh::httpd {
 
 namespace {
 // Reached only when the plan asks for an effect the journal does not hold.
@@ -109,4 +109,4 @@ Result<json> replay_journal(const std::string& journal_path, const std::string& 
               {"replayed", replayed}, {"replayed_effects", log->replayed}, {"diverged", diverged}};
 }
 
-}  // namespace fh::http
+}  // namespace fh::httpd

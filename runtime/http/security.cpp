@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace fh::http {
+namespace fh::httpd {
 
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
   // Length is not secret (the token's length is fixed); the content is compared in full.
@@ -105,4 +105,4 @@ Result<std::string> load_or_create_token(const std::string& path) {
   return tok;
 }
 
-}  // namespace fh::http
+}  // namespace fh::httpd

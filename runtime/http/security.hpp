@@ -11,7 +11,7 @@
 
 #include "runtime/http/server.hpp"
 
-namespace fh::http {
+namespace fh::httpd {
 
 struct SecurityOptions {
   std::string token;                        // required bearer token (never empty when serving)
@@ -38,4 +38,4 @@ std::optional<Response> check_content_type(const Request& req);
 // others can read is refused.
 Result<std::string> load_or_create_token(const std::string& path);
 
-}  // namespace fh::http
+}  // namespace fh::httpd

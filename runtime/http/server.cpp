@@ -23,7 +23,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-namespace fh::http {
+namespace fh::httpd {
 
 std::string now_iso() {
   auto now = std::chrono::system_clock::now();
@@ -340,4 +340,4 @@ void Server::stop() {
 
 size_t Server::open_connections() const { return state_->sessions.size(); }
 
-}  // namespace fh::http
+}  // namespace fh::httpd

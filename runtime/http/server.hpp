@@ -22,7 +22,7 @@
 
 #include "runtime/core/result.hpp"
 
-namespace fh::http {
+namespace fh::httpd {
 
 struct Request {
   std::string method;   // "GET", "POST", ...
@@ -102,4 +102,4 @@ std::string now_iso();
 // Percent-decoding for query strings ('+' is a space). Invalid escapes are kept as written.
 std::string url_decode(std::string_view s);
 
-}  // namespace fh::http
+}  // namespace fh::httpd

@@ -100,7 +100,8 @@ local function add_usage(total, u)
   end
 end
 
--- agent.run{model, instructions, input | messages, tools, max_steps, tool_choice, parallel_tool_calls}
+-- agent.run{model, instructions, input | messages, tools, max_steps, tool_choice, parallel_tool_calls,
+--           reset_tool_choice}
 -- -> {text, messages, usage, steps, stop_reason} | nil, err
 function agent.run(opts)
   if type(opts) ~= "table" then error("agent.run expects a table", 2) end
@@ -116,9 +117,12 @@ function agent.run(opts)
   if math.type(max_steps) ~= "integer" or max_steps < 1 then error("agent.run: max_steps must be a positive integer", 2) end
   local usage, cost = {}, nil
   local last_sig, repeats = nil, 0
+  -- A forced tool_choice ("required" or a name) holds until the model has called a tool; then it
+  -- goes back to auto so the model can answer (reset_tool_choice = false keeps it).
+  local tool_choice = opts.tool_choice
   for step = 1, max_steps do
     local r, err = llm_chat{model = opts.model, system = opts.instructions, messages = messages,
-                            tools = opts.tools, tool_choice = opts.tool_choice, temperature = opts.temperature,
+                            tools = opts.tools, tool_choice = tool_choice, temperature = opts.temperature,
                             max_tokens = opts.max_tokens}
     if not r then return nil, err end
     add_usage(usage, r.usage)
@@ -128,6 +132,7 @@ function agent.run(opts)
     if #calls == 0 then
       return {text = r.text, messages = messages, usage = usage, cost_usd = cost, steps = step, stop_reason = "final"}
     end
+    if opts.reset_tool_choice ~= false then tool_choice = nil end
     local sig = json_encode(calls)
     if sig == last_sig then repeats = repeats + 1 else repeats, last_sig = 0, sig end
     if repeats >= 2 then

@@ -90,7 +90,7 @@ TEST_CASE("daemon: live SSE stream sees events as they happen") {
 TEST_CASE("daemon: named plans and listing with filters and paging") {
   auto plans = fh::test::temp_dir("plans");
   std::ofstream(plans + "/double.lua") << "return input.n * 2";
-  fh::http::DaemonOptions o;
+  fh::httpd::DaemonOptions o;
   o.plan_dir = plans;
   DaemonFixture f(o);
   std::vector<std::string> ids;
@@ -169,7 +169,7 @@ TEST_CASE("daemon: a tool call that asks waits for approval") {
 }
 
 TEST_CASE("daemon: auth and Host and Origin and content type are enforced") {
-  fh::http::DaemonOptions o;
+  fh::httpd::DaemonOptions o;
   o.security.allowed_origins = {"http://app.example"};
   DaemonFixture f(o);
   auto& c = f.client;
@@ -202,7 +202,7 @@ TEST_CASE("daemon: auth and Host and Origin and content type are enforced") {
 }
 
 TEST_CASE("daemon: CORS only when configured and only for listed origins") {
-  fh::http::DaemonOptions o;
+  fh::httpd::DaemonOptions o;
   o.security.allowed_origins = {"http://app.example"};
   o.security.cors = true;
   DaemonFixture f(o);
@@ -215,7 +215,7 @@ TEST_CASE("daemon: CORS only when configured and only for listed origins") {
 }
 
 TEST_CASE("daemon: malformed requests get JSON errors and the server keeps serving") {
-  fh::http::ServerOptions so;
+  fh::httpd::ServerOptions so;
   so.body_limit = 1024;
   so.header_timeout = std::chrono::milliseconds(300);
   so.idle_timeout = std::chrono::milliseconds(500);
@@ -287,7 +287,7 @@ TEST_CASE("daemon: replay re-runs a journal offline and reports divergence") {
   std::string id = d["id"];
   CHECK(f.client.wait_run(id, final_state)["output"] == "abc!");
   std::string path = f.data_dir + "/runs/" + id + ".jsonl";
-  auto rep = fh::http::replay_journal(path, f.data_dir);
+  auto rep = fh::httpd::replay_journal(path, f.data_dir);
   REQUIRE(rep);
   CHECK((*rep)["ok"] == true);
   CHECK((*rep)["replayed"]["output"] == "abc!");
@@ -305,10 +305,10 @@ TEST_CASE("daemon: replay re-runs a journal offline and reports divergence") {
   all.replace(at, 12, "\"text\":\"xyz\"");
   std::string forged = f.data_dir + "/runs/forged.jsonl";
   std::ofstream(forged) << all;
-  auto div = fh::http::replay_journal(forged, f.data_dir);
+  auto div = fh::httpd::replay_journal(forged, f.data_dir);
   REQUIRE(div);
   CHECK((*div)["ok"] == false);
   CHECK((*div)["replayed"]["output"] == "xyz!");
   CHECK(!(*div)["diverged"].empty());
-  CHECK(!fh::http::replay_journal(f.data_dir + "/runs/none.jsonl", f.data_dir));
+  CHECK(!fh::httpd::replay_journal(f.data_dir + "/runs/none.jsonl", f.data_dir));
 }

@@ -86,7 +86,7 @@ TEST_CASE("gateway: tool calls and their results round-trip") {
 TEST_CASE("gateway: plans as models and model list and errors") {
   auto plans = fh::test::temp_dir("gwplans");
   std::ofstream(plans + "/shout.lua") << "local m = input.messages\nreturn string.upper(m[#m].content)";
-  fh::http::DaemonOptions o;
+  fh::httpd::DaemonOptions o;
   o.plan_dir = plans;
   DaemonFixture f(o);
   auto r = f.client.post("/v1/chat/completions", {{"model", "plan/shout"}, {"messages", {{{"role", "user"}, {"content", "hi there"}}}}});

@@ -43,9 +43,9 @@ api::ProviderRegistry& test_providers() {
   return reg;
 }
 
-http::ToolHostFactory test_tools() {
+httpd::ToolHostFactory test_tools() {
   return [](const std::string&, const std::string& workspace,
-            http::ApproveFn approve) -> Result<std::shared_ptr<api::ToolHost>> {
+            httpd::ApproveFn approve) -> Result<std::shared_ptr<api::ToolHost>> {
     auto reg = std::make_shared<tools::Registry>();
     tools::ToolDef append;
     append.spec = {"append", "Appends one line to a file in the workspace",
@@ -187,19 +187,19 @@ std::vector<Client::Frame> Client::events(const std::string& run_id, const std::
 // ---- fixture ----
 struct DaemonFixture::Impl {
   asio::io_context io{1};
-  std::unique_ptr<http::Daemon> daemon;
-  std::unique_ptr<http::Server> server;
+  std::unique_ptr<httpd::Daemon> daemon;
+  std::unique_ptr<httpd::Server> server;
   std::thread thread;
 };
 
-DaemonFixture::DaemonFixture(http::DaemonOptions o, http::ServerOptions sopt) : impl(std::make_unique<Impl>()) {
+DaemonFixture::DaemonFixture(httpd::DaemonOptions o, httpd::ServerOptions sopt) : impl(std::make_unique<Impl>()) {
   data_dir = o.data_dir.empty() ? temp_dir("data") : o.data_dir;
   o.data_dir = data_dir;
   if (o.workspace.empty()) o.workspace = data_dir;
   opt = o;
   sopt.log = [](const json&) {};  // quiet tests
-  impl->daemon = std::make_unique<http::Daemon>(impl->io.get_executor(), test_providers(), o, test_tools());
-  impl->server = std::make_unique<http::Server>(impl->io.get_executor(), sopt, impl->daemon->handler());
+  impl->daemon = std::make_unique<httpd::Daemon>(impl->io.get_executor(), test_providers(), o, test_tools());
+  impl->server = std::make_unique<httpd::Server>(impl->io.get_executor(), sopt, impl->daemon->handler());
   FH_ASSERT(impl->server->start().ok());
   impl->daemon->set_port(impl->server->port());
   auto opened = impl->daemon->open();

@@ -15,7 +15,7 @@ namespace fh::test {
 
 // Tools for daemon tests: append {path, line} writes one line (O_APPEND) under the workspace;
 // danger {x} returns {"ok": x} and needs approval.
-http::ToolHostFactory test_tools();
+httpd::ToolHostFactory test_tools();
 api::ProviderRegistry& test_providers();  // mock only
 
 struct Reply {
@@ -44,11 +44,11 @@ struct Client {
 };
 
 struct DaemonFixture {
-  explicit DaemonFixture(http::DaemonOptions opt = {}, http::ServerOptions sopt = {});
+  explicit DaemonFixture(httpd::DaemonOptions opt = {}, httpd::ServerOptions sopt = {});
   ~DaemonFixture();
   std::string data_dir;
   Client client;
-  http::DaemonOptions opt;
+  httpd::DaemonOptions opt;
   struct Impl;
   std::unique_ptr<Impl> impl;
 };

@@ -14,14 +14,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   boost::asio::io_context io(1);
-  fh::http::DaemonOptions o;
+  fh::httpd::DaemonOptions o;
   o.data_dir = argv[1];
   o.workspace = argv[2];
   if (argc == 5) o.plan_dir = argv[4];
-  fh::http::Daemon daemon(io.get_executor(), fh::test::test_providers(), o, fh::test::test_tools());
-  fh::http::ServerOptions so;
+  fh::httpd::Daemon daemon(io.get_executor(), fh::test::test_providers(), o, fh::test::test_tools());
+  fh::httpd::ServerOptions so;
   so.log = [](const fh::json&) {};
-  fh::http::Server server(io.get_executor(), so, daemon.handler());
+  fh::httpd::Server server(io.get_executor(), so, daemon.handler());
   if (auto r = server.start(); !r) {
     std::cerr << r.error().message << "\n";
     return 1;

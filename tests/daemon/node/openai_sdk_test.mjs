@@ -2,7 +2,7 @@
 // plain and streamed completions, tool calls both ways, usage, model listing, plans as models and
 // error mapping. Usage: node openai_sdk_test.mjs SERVER where SERVER is `freehold` (run as
 // `freehold serve ...`) or the test build's daemon_test_server (the same daemon, mock providers).
-// Exit 77 (ctest: skipped) when the SDK is not installed (run `npm ci` in this folder).
+// Exits 77 when the SDK is not installed (run `npm ci` in this folder); ctest counts that as a failure.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,0 +1,178 @@
+// The freehold binary end to end: what a user types, what they see.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/core/result.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Proc {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs the binary with `args` and extra environment `env` ("K=V"), capturing both streams.
+Proc run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  const fs::path dir = fs::temp_directory_path() / ("fh_cli_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const fs::path out = dir / "out", err = dir / "err";
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::freopen(out.c_str(), "w", stdout);
+    std::freopen(err.c_str(), "w", stderr);
+    std::freopen("/dev/null", "r", stdin);
+    std::vector<char*> argv;
+    static std::string bin = FH_FREEHOLD_BIN;
+    argv.push_back(bin.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Proc p;
+  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  p.out = slurp(out);
+  p.err = slurp(err);
+  return p;
+}
+
+fs::path write_temp(const std::string& name, const std::string& text) {
+  const fs::path dir = fs::temp_directory_path() / ("fh_cli_files_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / name, std::ios::binary) << text;
+  return dir / name;
+}
+
+// A plan that walks every value reachable from its globals (tables, their metatables when
+// visible, function results it can get without arguments are not called) and reports where a
+// given needle occurs. It also asks a remote provider (which holds the key) for a reply so the
+// error object and everything the bridge returned are in reach.
+const char* kWalker = R"LUA(
+local needles = input.needles
+local seen, hits, visited = {}, {}, 0
+local function check(s, path)
+  for _, n in ipairs(needles) do
+    if string.find(s, n, 1, true) then hits[#hits + 1] = path end
+  end
+end
+local function walk(v, path, depth)
+  if depth > 40 then return end
+  local t = type(v)
+  if t == "string" then visited = visited + 1; check(v, path)
+  elseif t == "table" then
+    if seen[v] then return end
+    seen[v] = true
+    visited = visited + 1
+    for k, x in pairs(v) do
+      walk(k, path .. "[key]", depth + 1)
+      walk(x, path .. "." .. tostring(k), depth + 1)
+    end
+    local mt = getmetatable(v)
+    if type(mt) == "table" then walk(mt, path .. "<mt>", depth + 1) end
+  end
+end
+local r, err = llm.chat{ model = "openai/gpt-4.1-mini", messages = {{role = "user", content = "hi"}} }
+_G.last_reply, _G.last_error = r, err
+local r2, err2 = llm.chat{ model = "anthropic/claude-haiku-4-5", messages = {{role = "user", content = "hi"}} }
+_G.last_reply2, _G.last_error2 = r2, err2
+walk(_G, "_G", 0)
+walk(input, "input", 0)
+walk(string, "string", 0)
+walk(getmetatable(""), "stringmt", 0)
+return { hits = hits, visited = visited, err = tostring(err), echo = needles }
+)LUA";
+
+}  // namespace
+
+TEST_CASE("S1 no secret value is reachable from Lua, and the redactor scrubs the rest") {
+  const std::string key1 = "sk-fh-test-4c1d9e7f00aa", key2 = "sk-ant-fh-test-77e1b2c3d4";
+  const auto plan = write_temp("walker.lua", kWalker);
+  // Unreachable base URLs: the call fails fast, so the error path is in reach too.
+  const auto cfg = write_temp("cfg.json", R"({"providers": {"openai": {"base_url": "http://127.0.0.1:9"},
+      "anthropic": {"base_url": "http://127.0.0.1:9"}}, "secrets": {"github": "ghp_fhtestsecret123456"}})");
+  const fh::json input = {{"needles", {key1, key2, "ghp_fhtestsecret123456"}}};
+  auto p = run({"run", plan.string(), "--json", "--config", cfg.string(), "--model", "mock/echo", "--input", input.dump()},
+               {"OPENAI_API_KEY=" + key1, "ANTHROPIC_API_KEY=" + key2});
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  // The plan's output echoes its input (which holds the needles): the redactor scrubs it.
+  CHECK(p.out.find(key1) == std::string::npos);
+  CHECK(p.out.find(key2) == std::string::npos);
+  CHECK(p.err.find(key1) == std::string::npos);
+  const auto out = fh::json::parse(p.out, nullptr, false);
+  REQUIRE(out.is_object());
+  // Negative control: the needles are in `input`, so the walker must find them exactly there.
+  std::vector<std::string> hits = out["hits"].get<std::vector<std::string>>();
+  CHECK(out["visited"].get<int>() > 50);
+  REQUIRE(!hits.empty());
+  for (const auto& h : hits)
+    CHECK_MESSAGE((h.rfind("input.needles", 0) == 0 || h.rfind("_G.input.needles", 0) == 0), "secret reachable at " << h);
+  // The output echoed the needles back: every one is scrubbed.
+  REQUIRE(out["echo"].size() == 3);
+  for (const auto& e : out["echo"]) CHECK(e == "[REDACTED]");
+  CHECK(out["err"].get<std::string>().find("network") != std::string::npos);
+}
+
+TEST_CASE("one plan runs unchanged on mock/script and on the local model: tool call, result, final answer") {
+  const std::string plan = std::string(FH_SOURCE_DIR) + "/scripts/plans/tool_agent.lua";
+  const std::string mock = "mock/script?file=" + std::string(FH_SOURCE_DIR) + "/scripts/plans/tool_agent.replies.json";
+  for (const std::string& model : std::vector<std::string>{mock, "local/default"}) {
+    CAPTURE(model);
+    auto p = run({"run", plan, "--json", "--model", model});
+    INFO(p.err);
+    REQUIRE(p.code == 0);
+    const auto out = fh::json::parse(p.out, nullptr, false);
+    REQUIRE(out.is_object());
+    CHECK(out["stop"] == "final");
+    CHECK(out["steps"] == 2);
+    REQUIRE(out["looked_up"].size() == 1);
+    CHECK(out["looked_up"][0].is_string());
+    CHECK(out["answer"].is_string());
+    CHECK(!out["answer"].get<std::string>().empty());
+  }
+}
+
+TEST_CASE("freehold run with no --model runs on the shipped local model, no API key needed") {
+  auto p = run({"run", std::string(FH_SOURCE_DIR) + "/scripts/plans/hello.lua"}, {"OPENAI_API_KEY=", "ANTHROPIC_API_KEY="});
+  INFO(p.err);
+  CHECK(p.code == 0);
+  CHECK(!p.out.empty());
+}
+
+TEST_CASE("freehold tokenize prints the ids the model was trained with") {
+  // stories260K.expected.json: the prompt and its ids, BOS first.
+  std::ifstream f(std::string(FH_SHARED_DIR) + "/models/stories260K.expected.json");
+  const auto all = fh::json::parse(f, nullptr, false);
+  REQUIRE(all.is_array());
+  const auto& expected = all.at(0);
+  auto p = run({"tokenize", "--model", "local/default", "--text", expected["prompt"].get<std::string>()});
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const auto ids = fh::json::parse(p.out, nullptr, false);
+  CHECK(ids == expected["prompt_ids"]);
+  auto bad = run({"tokenize", "--model", "local/nope.gguf", "--text", "x"});
+  CHECK(bad.code != 0);
+  CHECK(bad.err.find("nope.gguf") != std::string::npos);
+}
