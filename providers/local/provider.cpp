@@ -195,13 +195,34 @@ struct Generation : std::enable_shared_from_this<Generation> {
   std::string text_so_far;  // for stop strings
   std::atomic<bool> abort{false};
 
+  // Backpressure: the compute side runs at most kWindow event batches ahead of the caller. A slow
+  // consumer then holds no unbounded queue, and a cancel sees at most kWindow more tokens.
+  static constexpr int kWindow = 4;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> parked{false};
+
   explicit Generation(k::SamplerParams p) : sampler(p) {}
 
   void post_events(std::vector<StreamEvent> evs) {
     if (evs.empty()) return;
-    asio::post(caller, [w = waiter, evs = std::move(evs)] {
-      if (auto wt = w.lock()) wt->deliver(evs);
+    in_flight.fetch_add(1);
+    asio::post(caller, [self = shared_from_this(), evs = std::move(evs)] {
+      if (auto wt = self->waiter.lock()) wt->deliver(evs);
+      self->in_flight.fetch_sub(1);
+      if (self->parked.exchange(false)) self->resume();
     });
+  }
+
+  void resume() {
+    asio::post(compute_pool(), [self = shared_from_this()] { self->step(); });
+  }
+
+  // Schedules the next token, or parks until the caller has caught up. Either this thread or the
+  // caller's next delivery takes `parked` back, never both.
+  void next() {
+    if (in_flight.load() < kWindow) return resume();
+    parked.store(true);
+    if (in_flight.load() < kWindow && parked.exchange(false)) resume();
   }
 
   // Runs on the compute thread: the prompt, then one token per job.
@@ -255,7 +276,7 @@ struct Generation : std::enable_shared_from_this<Generation> {
     if (matcher && matcher->complete() && !matcher->can_continue()) return complete(std::nullopt, "stop");
     if (int(generated.size()) >= max_tokens) return complete(std::nullopt, "length");
     if (s.n_past() + 1 >= s.n_ctx()) return complete(std::nullopt, "length");
-    asio::post(compute_pool(), [self = shared_from_this()] { self->step(); });
+    next();
   }
 
   void fail_eval(const k::Error& e) {
