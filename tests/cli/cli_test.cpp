@@ -12,7 +12,15 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include "runtime/core/result.hpp"
+#include "tests/providers/support/mock_server.hpp"
 
 namespace fs = std::filesystem;
 
@@ -35,6 +43,7 @@ Proc run(const std::vector<std::string>& args, const std::vector<std::string>& e
   const fs::path dir = fs::temp_directory_path() / ("fh_cli_" + std::to_string(getpid()));
   fs::create_directories(dir);
   const fs::path out = dir / "out", err = dir / "err";
+  std::fflush(nullptr);  // nothing buffered is written twice by the child
   pid_t pid = fork();
   if (pid == 0) {
     for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
@@ -175,4 +184,102 @@ TEST_CASE("freehold tokenize prints the ids the model was trained with") {
   auto bad = run({"tokenize", "--model", "local/nope.gguf", "--text", "x"});
   CHECK(bad.code != 0);
   CHECK(bad.err.find("nope.gguf") != std::string::npos);
+}
+
+// Issue 3: `freehold chat` and a Lua plan are two doors to the same provider call, so for every
+// recorded OpenAI and Anthropic reply they must produce the same unified result (and, streamed,
+// the same events), apart from the timings.
+namespace {
+struct ServerThread {
+  boost::asio::io_context ctx;
+  std::optional<fh::test::MockServer> server;
+  std::thread thread;
+  explicit ServerThread(fh::test::MockServer::Handler h) {
+    server.emplace(ctx.get_executor(), std::move(h));
+    thread = std::thread([this] { ctx.run(); });
+  }
+  ~ServerThread() {
+    boost::asio::post(ctx, [this] { server->stop(); });
+    ctx.stop();
+    thread.join();
+  }
+};
+
+fh::json drop_timings(fh::json j) {
+  if (j.is_object()) {
+    j.erase("latency_ms");
+    j.erase("ttft_ms");
+  }
+  return j;
+}
+
+std::vector<fh::json> json_lines(const std::string& s) {
+  std::vector<fh::json> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(fh::json::parse(l, nullptr, false));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("freehold chat and a Lua plan give identical unified results for every recorded reply") {
+  std::vector<std::string> fixtures;
+  for (const auto& e : fs::directory_iterator(fs::path(FH_SHARED_DIR) / "fixtures/providers")) {
+    const std::string n = e.path().filename().string();
+    const bool openai = n.rfind("openai_chat_stream_", 0) == 0 || n.rfind("openai_chat_response_", 0) == 0;
+    const bool anthropic = n.rfind("anthropic_stream_", 0) == 0 || n.rfind("anthropic_message_", 0) == 0;
+    if ((openai || anthropic) && (e.path().extension() == ".sse" || e.path().extension() == ".json")) fixtures.push_back(n);
+  }
+  std::sort(fixtures.begin(), fixtures.end());
+  REQUIRE(fixtures.size() >= 20);
+  const auto streamed_plan = write_temp("parity_stream.lua", R"LUA(
+local evs = {}
+for ev in llm.stream{messages = {{role = "user", content = "hi"}}} do evs[#evs + 1] = ev end
+return evs
+)LUA");
+  const auto whole_plan = write_temp("parity_whole.lua", R"LUA(
+local r, err = llm.chat{messages = {{role = "user", content = "hi"}}}
+return r or {error = err}
+)LUA");
+  for (const auto& name : fixtures) {
+    CAPTURE(name);
+    const bool stream = name.ends_with(".sse");
+    const bool openai = name.rfind("openai", 0) == 0;
+    const std::string body = fh::test::read_fixture(name);
+    ServerThread st([&](const fh::test::MockRequest&) {
+      fh::test::MockResponse r;
+      r.body = body;
+      if (!stream) {
+        r.headers = {{"content-type", "application/json"}};
+        r.chunked = false;
+      }
+      return r;
+    });
+    const std::string model = openai ? "openai/gpt-4o" : "anthropic/claude-sonnet-4";
+    const std::string url = st.server->base_url() + (openai ? "/v1" : "");
+    const auto cfg = write_temp("parity_cfg.json", fh::json{{"providers", {{openai ? "openai" : "anthropic", {{"base_url", url}}}}}}.dump());
+    const std::vector<std::string> keys = {"OPENAI_API_KEY=k", "ANTHROPIC_API_KEY=k"};
+
+    std::vector<std::string> chat_args = {"chat", "--model", model, "--base-url", url, "--json", "hi"};
+    if (stream) chat_args.insert(chat_args.begin() + 1, "--stream");
+    auto c = run(chat_args, keys);
+    auto p = run({"run", (stream ? streamed_plan : whole_plan).string(), "--json", "--config", cfg.string(), "--model", model}, keys);
+    INFO(c.err);
+    INFO(p.err);
+    REQUIRE(c.code == 0);
+    REQUIRE(p.code == 0);
+    const auto plan_out = fh::json::parse(p.out, nullptr, false);
+    if (stream) {
+      auto chat_lines = json_lines(c.out);
+      REQUIRE(plan_out.is_array());
+      REQUIRE(plan_out.size() == chat_lines.size());
+      CHECK(plan_out.back()["type"] == "result");
+      for (size_t i = 0; i < chat_lines.size(); ++i) CHECK(drop_timings(plan_out[i]) == drop_timings(chat_lines[i]));
+    } else {
+      const auto chat_out = fh::json::parse(c.out, nullptr, false);
+      REQUIRE(chat_out.is_object());
+      CHECK(!plan_out.contains("error"));
+      CHECK(drop_timings(plan_out) == drop_timings(chat_out));
+    }
+  }
 }
