@@ -13,6 +13,11 @@ function(fh_target_defaults target)
   # GCC 12 false positives: -Wmismatched-new-delete on Asio coroutine frames at -O2, and
   # -Wrestrict on `"literal" + std::string&&` at -O3 (GCC bug 105329).
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-mismatched-new-delete -Wno-restrict)
+  # A unity build puts an anonymous-namespace lambda type inside a coroutine frame that GCC then
+  # reports as "has no linkage" (-Wsubobject-linkage); the frame never leaves the TU.
+  if(CMAKE_UNITY_BUILD)
+    target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
+  endif()
   if(FH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -1,5 +1,7 @@
 #include "tools/builtin.hpp"
 
+#include <cctype>
+
 #include "tools/shell/shell_tool.hpp"
 #include "tools/time/time_tool.hpp"
 
@@ -87,6 +89,33 @@ Result<Options> options_from_config(const json& config, std::string workspace) {
       } else {
         return make_error(Errc::invalid_argument, "config: unknown key tools." + k);
       }
+    }
+  }
+  if (config.contains("secrets")) {
+    const json& s = config["secrets"];
+    if (!s.is_object()) return make_error(Errc::invalid_argument, "config: 'secrets' must be an object");
+    for (const auto& [name, v] : s.items()) {
+      http::BoundSecret b;
+      if (v.is_string()) {
+        b.value = v.get<std::string>();  // usable by the redactor only: bound to no host
+      } else if (v.is_object() && v.contains("value") && v["value"].is_string()) {
+        b.value = v["value"].get<std::string>();
+        for (const auto& [k, _] : v.items())
+          if (k != "value" && k != "domains") return make_error(Errc::invalid_argument, "config: unknown key secrets." + name + "." + k);
+        if (v.contains("domains")) {
+          if (!v["domains"].is_array()) return make_error(Errc::invalid_argument, "config: secrets." + name + ".domains must be a list of host names");
+          for (const auto& d : v["domains"]) {
+            if (!d.is_string() || d.get<std::string>().empty())
+              return make_error(Errc::invalid_argument, "config: secrets." + name + ".domains must be a list of host names");
+            std::string host = d.get<std::string>();
+            for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            b.domains.push_back(std::move(host));
+          }
+        }
+      } else {
+        return make_error(Errc::invalid_argument, "config: secrets." + name + " must be a string or {\"value\": ..., \"domains\": [...]}");
+      }
+      o.fetch.secrets.emplace(name, std::move(b));
     }
   }
   return o;

@@ -45,7 +45,8 @@ Result<std::shared_ptr<Registry>> make_builtin_host(Options o);
 //   {"permissions": {"default": "ask", "rules": [...]},
 //    "sandbox": {"level": "standard|strict", "uid": 65534, "gid": 65534, "memory_mb": 1024,
 //                "pids": 256, "cpu_s": 60, "output_kb": 1024, "tmp_mb": 256},
-//    "tools": {"shell": true, "fetch": true, "shell_timeout_s": 60, "allow_sensitive_reads": false}}
+//    "tools": {"shell": true, "fetch": true, "shell_timeout_s": 60, "allow_sensitive_reads": false},
+//    "secrets": {"github": {"value": "ghp_…", "domains": ["api.github.com"]}, "plain": "value"}}
 // Missing sections keep the defaults; unknown keys inside them are errors.
 Result<Options> options_from_config(const json& config, std::string workspace);
 

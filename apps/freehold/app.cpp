@@ -36,6 +36,7 @@ void collect_secrets(const json& j, bool under_secrets, sandbox::Redactor& r, in
   if (depth > 16) return;
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
+      if (under_secrets && k == "domains" && v.is_array()) continue;  // where a secret may go is not itself secret
       const bool secretish = under_secrets || k == "api_key" || k == "secrets" || k == "token" || k == "password";
       if (v.is_string() && secretish) r.add(v.get<std::string>());
       else collect_secrets(v, secretish && (v.is_object() || v.is_array()), r, depth + 1);

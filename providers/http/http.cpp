@@ -226,6 +226,11 @@ void CurlService::start(std::shared_ptr<Transfer> t) {
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
     }
   }
+  if (!r.bearer_token.empty()) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, r.bearer_token.c_str());
+    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  }
   for (const auto& [k, v] : r.headers) t->header_list = curl_slist_append(t->header_list, (k + ": " + v).c_str());
   t->header_list = curl_slist_append(t->header_list, "Expect:");  // no 100-continue round trip
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
@@ -567,6 +572,24 @@ asio::awaitable<Result<Response>> fetch(Request req) {
 asio::awaitable<Stats> stats() {
   auto ex = co_await asio::this_coro::executor;
   co_return service_for(ex).stats();
+}
+
+std::optional<UrlParts> parse_url(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  auto part = [&](CURLUPart what) -> std::optional<std::string> {
+    char* p = nullptr;
+    if (curl_url_get(u.get(), what, &p, 0) != CURLUE_OK || !p) return std::nullopt;
+    std::string v(p);
+    curl_free(p);
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  auto scheme = part(CURLUPART_SCHEME);
+  auto host = part(CURLUPART_HOST);
+  if (!scheme || !host || host->empty()) return std::nullopt;
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  return UrlParts{std::move(*scheme), std::move(*host)};
 }
 
 }  // namespace fh::http

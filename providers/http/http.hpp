@@ -60,6 +60,9 @@ struct Request {
   long max_redirects = 0;                // 0: do not follow redirects
   std::optional<uint64_t> max_body_bytes;  // larger bodies fail with Errc limit_exceeded
   std::string ca_file;                   // extra CA bundle (tests); verification stays on
+  // Sent as `Authorization: Bearer …` to the URL's own host only: curl drops it on a redirect to
+  // any other host, port or scheme (CURLOPT_UNRESTRICTED_AUTH stays off).
+  std::string bearer_token;
 };
 
 struct Response {
@@ -84,5 +87,12 @@ struct Stats {
   int running = 0;
 };
 boost::asio::awaitable<Stats> stats();
+
+// A URL's scheme and host (lower-cased, IPv6 without brackets) as curl itself parses it, so a
+// check on the host sees what the connection will use. nullopt: not a URL curl accepts.
+struct UrlParts {
+  std::string scheme, host;
+};
+std::optional<UrlParts> parse_url(const std::string& url);
 
 }  // namespace fh::http

@@ -24,13 +24,6 @@ namespace fs = std::filesystem;
 namespace fh::httpd {
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// Built outside co_await expressions (GCC 12 mis-compiles braced string pairs there).
-std::vector<std::pair<std::string, std::string>> sse_headers() {
-  return {{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
-}
-
 
 bool valid_name(const std::string& s) {
   if (s.empty() || s.size() > 128 || s.front() == '.') return false;

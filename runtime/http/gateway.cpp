@@ -20,13 +20,6 @@ namespace fs = std::filesystem;
 namespace fh::httpd {
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// Built outside co_await expressions (GCC 12 mis-compiles braced string pairs there).
-std::vector<std::pair<std::string, std::string>> sse_headers() {
-  return {{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
-}
-
 Result<std::string> content_text(const json& c, std::vector<api::ContentPart>* parts) {
   if (c.is_null()) return std::string();
   if (c.is_string()) {

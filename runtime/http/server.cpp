@@ -38,7 +38,6 @@ std::string now_iso() {
 }
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -339,5 +338,10 @@ void Server::stop() {
 }
 
 size_t Server::open_connections() const { return state_->sessions.size(); }
+
+// Built outside co_await expressions (GCC 12 mis-compiles braced string pairs there).
+std::vector<std::pair<std::string, std::string>> sse_headers() {
+  return {{"content-type", "text/event-stream"}, {"cache-control", "no-cache"}};
+}
 
 }  // namespace fh::httpd

@@ -18,11 +18,19 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "runtime/core/result.hpp"
 
 namespace fh::httpd {
+
+// Completion token for the daemon's awaited operations: errors come back as values.
+inline constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+// The headers of a Server-Sent Events response.
+std::vector<std::pair<std::string, std::string>> sse_headers();
 
 struct Request {
   std::string method;   // "GET", "POST", ...

@@ -33,11 +33,6 @@ std::string_view trim(std::string_view s) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-bool flag(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-
 // A cell's spend: the plan run plus its scoring run.
 double cell_cost(const json& rec) {
   double c = 0;

@@ -9,6 +9,11 @@
 
 namespace fh::swap {
 
+bool flag(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -70,10 +75,6 @@ namespace {
 double num(const json& j, const char* key, double dflt = 0) {
   auto it = j.find(key);
   return it != j.end() && it->is_number() ? it->get<double>() : dflt;
-}
-bool flag(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
 }
 int64_t integer(const json& j, const char* key) {
   auto it = j.find(key);

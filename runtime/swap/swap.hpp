@@ -112,6 +112,8 @@ struct Summary {
 
 // Percentile with linear interpolation between closest ranks (p in [0, 1]); 0 for an empty set.
 double percentile(std::vector<double> v, double p);
+// A record's boolean field; false when missing or not a boolean.
+bool flag(const json& j, const char* key);
 // Mean and 95 % percentile-bootstrap interval over `resamples` draws with a fixed seed.
 struct Interval { double mean = 0, low = 0, high = 0; };
 Interval bootstrap_mean(const std::vector<double>& v, uint64_t seed, int resamples = 2000);

@@ -13,11 +13,14 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "tools/http/address_policy.hpp"
+#include "tools/builtin.hpp"
 #include "tools/http/fetch_tool.hpp"
+#include "sandbox/redactor.hpp"
 
 namespace asio = boost::asio;
 using namespace fh::tools;
@@ -55,6 +58,10 @@ class TinyServer {
     return "http://" + host + ":" + std::to_string(port_) + path;
   }
   int hits() const { return hits_; }
+  std::vector<std::string> requests() const {
+    std::lock_guard lk(mu_);
+    return requests_;
+  }
 
  private:
   void loop() {
@@ -65,6 +72,10 @@ class TinyServer {
       char buf[4096];
       ssize_t n = recv(c, buf, sizeof buf - 1, 0);
       std::string req(buf, n > 0 ? static_cast<size_t>(n) : 0);
+      {
+        std::lock_guard lk(mu_);
+        requests_.push_back(req);
+      }
       std::string path = req.substr(req.find(' ') + 1);
       path = path.substr(0, path.find(' '));
       std::string status = "200 OK", extra, body = name_;
@@ -74,6 +85,8 @@ class TinyServer {
       } else if (path.rfind("/redir-to/", 0) == 0) {
         status = "302 Found";
         extra = "Location: " + path.substr(10) + "\r\n";
+      } else if (path == "/echo") {
+        body = req;  // a hostile server reflecting what it was sent
       } else if (path == "/big") {
         body.assign(3u << 20, 'x');
       } else if (path == "/slow") {
@@ -95,6 +108,8 @@ class TinyServer {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> hits_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> requests_;
   std::thread thread_;
 };
 
@@ -103,8 +118,10 @@ asio::awaitable<void> store(asio::awaitable<Result<json>> op, std::optional<Resu
   out.emplace(std::move(r));
 }
 
-Result<json> fetch(const std::string& url, http::FetchOptions o = {}, json extra = json::object()) {
+Result<json> fetch(const std::string& url, http::FetchOptions o = {}, json extra = json::object(),
+                   std::shared_ptr<const fh::sandbox::Redactor> redactor = nullptr) {
   Registry reg;
+  if (redactor) reg.set_redactor(redactor);
   reg.set_permissions(fh::sandbox::PermissionEngine::from_json({{"default", "allow"}}).value());
   REQUIRE(reg.add(http::tool_def(std::move(o))).ok());
   json args = extra;
@@ -238,4 +255,79 @@ TEST_CASE("http.fetch arguments: schema and header validation") {
   CHECK(code_of(fetch("https://example.org/", {}, {{"headers", {{"Bad Name", "v"}}}})) == Errc::invalid_argument);
   CHECK(code_of(fetch("https://example.org/", {}, {{"headers", {{"X-A", "v\r\nX-Injected: 1"}}}})) ==
         Errc::invalid_argument);
+}
+
+// S4: a bound secret is sent to its own hosts only, and its value never comes back to the caller.
+namespace {
+constexpr const char* kToken = "ghp_fhS4secretvalue0123456789";
+http::FetchOptions with_github_secret() {
+  http::FetchOptions o = open_policy();
+  o.secrets["github"] = http::BoundSecret{kToken, {"localhost"}};  // "api.github.com" stands here as localhost
+  o.secrets_over_plain_http = true;  // the local server has no TLS
+  return o;
+}
+bool has_auth(const std::string& raw_request) { return raw_request.find(kToken) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("S4 a secret goes to its bound host only: another host is refused before any byte is sent") {
+  TinyServer s("direct");
+  auto ok = fetch(s.url("localhost"), with_github_secret(), {{"secret", "github"}});
+  REQUIRE(ok.ok());  // control: the bound host gets the token as a bearer credential
+  REQUIRE(s.requests().size() == 1);
+  CHECK(s.requests()[0].find(std::string("Authorization: Bearer ") + kToken) != std::string::npos);
+
+  auto evil = fetch(s.url("127.0.0.1"), with_github_secret(), {{"secret", "github"}});  // "evil.com"
+  CHECK(code_of(evil) == Errc::permission_denied);
+  CHECK(evil.error().message.find("not bound to 127.0.0.1") != std::string::npos);
+  CHECK(s.requests().size() == 1);  // nothing reached the server
+  // Look-alike hosts do not match either.
+  http::FetchOptions o = with_github_secret();
+  o.secrets["github"].domains = {"localhost.evil"};
+  CHECK(code_of(fetch(s.url("localhost"), o, {{"secret", "github"}})) == Errc::permission_denied);
+  CHECK(s.requests().size() == 1);
+}
+
+TEST_CASE("S4 a redirect from the bound host to another host drops the Authorization header") {
+  TinyServer s("direct");
+  auto r = fetch(s.url("localhost", "/redir-to/" + s.url("127.0.0.1", "/echo")), with_github_secret(), {{"secret", "github"}});
+  REQUIRE(r.ok());
+  auto reqs = s.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(has_auth(reqs[0]));   // control: sent to the bound host
+  CHECK(!has_auth(reqs[1]));  // not after the redirect to another host
+  CHECK(reqs[1].find("Authorization") == std::string::npos);
+}
+
+TEST_CASE("S4 secrets need https, a known name, no competing header; a reflected token is scrubbed") {
+  TinyServer s("direct");
+  http::FetchOptions strict = with_github_secret();
+  strict.secrets_over_plain_http = false;
+  auto plain = fetch(s.url("localhost"), strict, {{"secret", "github"}});
+  CHECK(code_of(plain) == Errc::permission_denied);
+  CHECK(plain.error().message.find("https") != std::string::npos);
+  CHECK(code_of(fetch(s.url("localhost"), with_github_secret(), {{"secret", "gitlab"}})) == Errc::invalid_argument);
+  CHECK(code_of(fetch(s.url("localhost"), with_github_secret(),
+                      {{"secret", "github"}, {"headers", {{"Authorization", "Bearer x"}}}})) == Errc::invalid_argument);
+  CHECK(s.requests().empty());
+
+  auto red = std::make_shared<fh::sandbox::Redactor>();
+  red->add(kToken);
+  auto echoed = fetch(s.url("localhost", "/echo"), with_github_secret(), {{"secret", "github"}}, red);
+  REQUIRE(echoed.ok());
+  REQUIRE(s.requests().size() == 1);
+  CHECK(has_auth(s.requests()[0]));
+  CHECK(echoed->dump().find(kToken) == std::string::npos);  // the server echoed it; the tool result does not carry it
+}
+
+TEST_CASE("S4 config: bound secrets are read from the user's config; bad shapes are clear errors") {
+  auto o = options_from_config(json::parse(R"({"secrets": {"github": {"value": "v1", "domains": ["API.github.com", ".githubusercontent.com"]},
+                                                            "plain": "v2"}})"), "/tmp");
+  REQUIRE(o.ok());
+  REQUIRE(o->fetch.secrets.count("github") == 1);
+  CHECK(o->fetch.secrets.at("github").value == "v1");
+  CHECK(o->fetch.secrets.at("github").domains == std::vector<std::string>{"api.github.com", ".githubusercontent.com"});
+  CHECK(o->fetch.secrets.at("plain").domains.empty());
+  CHECK(!options_from_config(json::parse(R"({"secrets": {"x": {"value": "v", "domains": "a.com"}}})"), "/tmp").ok());
+  CHECK(!options_from_config(json::parse(R"({"secrets": {"x": {"value": "v", "hosts": ["a.com"]}}})"), "/tmp").ok());
+  CHECK(!options_from_config(json::parse(R"({"secrets": {"x": 5}})"), "/tmp").ok());
 }
