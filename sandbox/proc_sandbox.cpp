@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -79,7 +80,53 @@ Result<int> detached(int dirfd, const char* path, uint64_t attrs, int userns = -
 struct Prepared {
   ChildPlan plan;
   std::vector<std::unique_ptr<Fd>> fds;  // detached mounts, closed after clone
+  std::vector<std::string> absent_protected;  // protected subpaths that did not exist before the run
 };
+
+// Removes `rel` (a file, or a directory and all it holds) beneath `dirfd`, never following a
+// symbolic link. Depth-capped; what cannot be removed stays.
+void remove_tree(int dirfd, const char* name, int depth) {
+  struct stat st{};
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+  if (S_ISDIR(st.st_mode) && depth < 64) {
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      if (DIR* d = fdopendir(fd)) {
+        std::vector<std::string> names;
+        while (dirent* e = readdir(d))
+          if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+        for (const auto& n : names) remove_tree(::dirfd(d), n.c_str(), depth + 1);
+        closedir(d);  // closes fd
+      } else {
+        close(fd);
+      }
+    }
+    unlinkat(dirfd, name, AT_REMOVEDIR);
+  } else {
+    unlinkat(dirfd, name, 0);
+  }
+}
+
+// A protected path that did not exist could not be bound read-only, so the payload may have
+// created it (a `.git/config` with core.fsmonitor, a hook) to run code later outside the sandbox.
+// After the run, whatever now stands there is removed and reported.
+std::vector<std::string> remove_planted(const std::string& workspace, const std::vector<std::string>& absent) {
+  std::vector<std::string> removed;
+  Fd ws(open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (ws.fd < 0) return removed;
+  for (const std::string& sub : absent) {
+    const size_t slash = sub.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : sub.substr(0, slash);
+    const std::string leaf = slash == std::string::npos ? sub : sub.substr(slash + 1);
+    open_how_compat how{O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0x01 | 0x02 | 0x04 | 0x08};
+    Fd dir(static_cast<int>(syscall(SYS_openat2, ws.fd, parent.c_str(), &how, sizeof how)));
+    struct stat st{};
+    if (dir.fd < 0 || fstatat(dir.fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    remove_tree(dir.fd, leaf.c_str(), 0);
+    removed.push_back(sub);
+  }
+  return removed;
+}
 
 Result<Ok> prepare_mounts(const ExecSpec& spec, const SandboxOptions& opts, Prepared& out) {
   ChildPlan& p = out.plan;
@@ -162,7 +209,10 @@ Result<Ok> prepare_mounts(const ExecSpec& spec, const SandboxOptions& opts, Prep
     open_how_compat how{O_PATH | O_CLOEXEC | O_NOFOLLOW, 0, 0x01 | 0x02 | 0x04 | 0x08};
     Fd f(static_cast<int>(syscall(SYS_openat2, ws.fd, sub.c_str(), &how, sizeof how)));
     if (f.fd < 0) {
-      if (errno == ENOENT) continue;  // nothing to protect (see the report: absent paths)
+      if (errno == ENOENT) {  // nothing to bind: checked (and cleaned) after the run instead
+        out.absent_protected.push_back(sub);
+        continue;
+      }
       return setup_error("protected path " + sub);
     }
     struct stat st{};
@@ -454,6 +504,7 @@ Result<ExecResult> ProcSandbox::run(const ExecSpec& spec, const CancelSource* ca
     res.exit_code = 128 + SIGKILL;
   }
   res.oom_killed = cg.oom_killed();
+  res.removed_protected = remove_planted(spec.workspace, prep.absent_protected);
   return res;
 }
 

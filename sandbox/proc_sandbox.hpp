@@ -92,6 +92,9 @@ struct ExecResult {
   bool oom_killed = false;
   std::string out, err;
   std::chrono::microseconds elapsed{0};
+  // Protected subpaths that were absent (so not bound read-only) and that the payload created:
+  // removed after the run, so nothing planted there runs later outside the sandbox.
+  std::vector<std::string> removed_protected;
 };
 
 // A one-shot cancel signal usable from any thread (an eventfd the runner polls).

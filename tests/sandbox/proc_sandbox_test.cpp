@@ -3,6 +3,8 @@
 // broken harness cannot pass silently). Runs real sandboxed processes (label: integration).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -173,6 +175,31 @@ TEST_CASE("P6 protected subpaths are read-only inside the sandbox (.git/hooks, .
   ExecSpec s = spec_for(ws, {"/bin/sh", "-c", "echo evil > .git/hooks/post-checkout"});
   s.protected_subpaths.clear();
   CHECK(run(s).exit_code == 0);
+  CHECK(std::filesystem::exists(ws / ".git/hooks/post-checkout"));
+}
+
+TEST_CASE("P6 protected paths absent before the run: whatever the payload plants there is removed and reported") {
+  TempDir ws;
+  std::filesystem::create_directories(ws / ".git");  // a repo without hooks, and no .vscode at all
+  auto r = sh(ws, "mkdir -p .git/hooks .vscode && echo evil > .git/hooks/post-checkout && "
+                  "printf '[core]\\n\\tfsmonitor = sh -c id\\n' > .git/config && ln -s /etc .idea && "
+                  "echo fine > notes.txt && echo ok");
+  CHECK(r.out.find("ok") != std::string::npos);  // the writes landed inside the run...
+  CHECK(!std::filesystem::exists(ws / ".git/hooks"));  // ...and are gone after it
+  CHECK(!std::filesystem::exists(ws / ".git/config"));
+  CHECK(!std::filesystem::exists(ws / ".vscode"));
+  CHECK(!std::filesystem::is_symlink(ws / ".idea"));
+  CHECK(std::filesystem::exists(ws / ".git"));  // the unprotected parts stay
+  CHECK(fh::test::read_text(ws / "notes.txt") == "fine\n");
+  std::vector<std::string> removed = r.removed_protected;
+  std::sort(removed.begin(), removed.end());
+  CHECK(removed == std::vector<std::string>{".git/config", ".git/hooks", ".idea", ".vscode"});
+  // Negative control: without the protected list the planted files stay.
+  ExecSpec s = spec_for(ws, {"/bin/sh", "-c", "mkdir -p .git/hooks && echo evil > .git/hooks/post-checkout"});
+  s.protected_subpaths.clear();
+  auto c = run(s);
+  CHECK(c.exit_code == 0);
+  CHECK(c.removed_protected.empty());
   CHECK(std::filesystem::exists(ws / ".git/hooks/post-checkout"));
 }
 

@@ -73,11 +73,13 @@ asio::awaitable<Result<json>> exec(ShellOptions o, std::string default_workspace
   Result<ExecResult> r = co_await async_run(o.sandbox, std::move(spec), asio::use_awaitable);
   if (!r) co_return r.error();
   if (r->cancelled) co_return make_error(Errc::cancelled, "shell.exec was cancelled");
-  co_return json{{"exit_code", r->exit_code},
-                 {"stdout", to_valid_utf8(r->out)},
-                 {"stderr", to_valid_utf8(r->err)},
-                 {"timed_out", r->timed_out},
-                 {"truncated", r->truncated}};
+  json out{{"exit_code", r->exit_code},
+           {"stdout", to_valid_utf8(r->out)},
+           {"stderr", to_valid_utf8(r->err)},
+           {"timed_out", r->timed_out},
+           {"truncated", r->truncated}};
+  if (!r->removed_protected.empty()) out["removed_protected"] = r->removed_protected;
+  co_return out;
 }
 
 }  // namespace
