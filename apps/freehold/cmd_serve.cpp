@@ -30,7 +30,7 @@ struct ServeOptions {
   double grace_s = 10;
 };
 
-int fail(const std::string& msg) {
+int fail_serve(const std::string& msg) {
   std::cerr << "freehold serve: " << msg << "\n";
   return 2;
 }
@@ -52,20 +52,20 @@ std::vector<std::string> strings(const json& j, const char* key) {
 
 int serve(const ServeOptions& o) {
   auto config = load_config(o.config);
-  if (!config) return fail(config.error().message);
+  if (!config) return fail_serve(config.error().message);
   json sc = config->value("serve", json::object());
-  if (!sc.is_object()) return fail("config: 'serve' must be an object");
+  if (!sc.is_object()) return fail_serve("config: 'serve' must be an object");
 
   // --listen HOST:PORT; anything but loopback needs "serve": {"allow_remote": true} in the config.
   std::string listen = o.listen;
   auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return fail("--listen must be HOST:PORT");
+  if (colon == std::string::npos) return fail_serve("--listen must be HOST:PORT");
   std::string host = listen.substr(0, colon);
   int port = std::atoi(listen.c_str() + colon + 1);
-  if (port < 0 || port > 65535) return fail("--listen: bad port");
+  if (port < 0 || port > 65535) return fail_serve("--listen: bad port");
   bool loopback = host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
   if (!loopback && sc.value("allow_remote", false) != true)
-    return fail("refusing to listen on " + host + ": only loopback unless the config sets serve.allow_remote");
+    return fail_serve("refusing to listen on " + host + ": only loopback unless the config sets serve.allow_remote");
 
   api::ProviderRegistry providers;
   register_all_providers(providers);
@@ -83,6 +83,10 @@ int serve(const ServeOptions& o) {
   d.models = strings(sc, "models");
   d.idempotent_tools = strings(sc, "idempotent_tools");
   if (d.idempotent_tools.empty()) d.idempotent_tools = {"fs.read", "fs.list", "time.now", "fs.write"};
+  // Cron and webhook triggers: a bad entry refuses the start (plans are checked by daemon.open()).
+  auto triggers = httpd::parse_triggers(sc.value("triggers", json(nullptr)));
+  if (!triggers) return fail_serve("config: serve.triggers: " + triggers.error().message);
+  d.triggers = std::move(triggers.value());
 
   // Each run gets its own built-in tool host whose `ask` goes to the approvals route.
   json cfg = config.value();
@@ -106,9 +110,9 @@ int serve(const ServeOptions& o) {
   so.port = static_cast<uint16_t>(port);
   if (sc.contains("body_limit") && sc["body_limit"].is_number_unsigned()) so.body_limit = sc["body_limit"].get<size_t>();
   httpd::Server server(io.get_executor(), so, daemon.handler());
-  if (auto r = server.start(); !r) return fail(r.error().message);
+  if (auto r = server.start(); !r) return fail_serve(r.error().message);
   daemon.set_port(server.port());
-  if (auto r = daemon.open(); !r) return fail(r.error().message);
+  if (auto r = daemon.open(); !r) return fail_serve(r.error().message);
   if (!o.port_file.empty()) {
     std::ofstream pf(o.port_file + ".tmp");
     pf << server.port() << "\n";

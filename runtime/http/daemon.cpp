@@ -56,6 +56,7 @@ json RunEntry::describe() const {
             {"finished_at", finished_at.empty() ? json(nullptr) : json(finished_at)}, {"model", model},
             {"events", events.size()}};
   if (!name.empty()) j["name"] = name;
+  if (!trigger.empty()) j["trigger"] = trigger;
   if (!approvals.empty()) {
     json pend = json::array();
     for (const auto& [cid, p] : approvals) pend.push_back({{"call_id", cid}, {"tool", p->tool}});
@@ -87,6 +88,19 @@ void Daemon::Impl::add_event(RunEntry& e, json ev) {
     auto w = e.journal->append(ev);
     if (!w) log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "journal write failed"}, {"run", e.id}, {"error", w.error().message}});
   }
+  // Model calls for /metrics come from the journal's effect records, not from llm_result: those
+  // are written only for calls actually made, while a resumed run's llm_result events also cover
+  // calls served from the journal.
+  if (ev.value("type", "") == "effect" && ev.value("kind", "") == "llm" && ev.value("state", "") == "done") {
+    json outcome = ev.value("outcome", json(nullptr));
+    std::string provider;
+    if (outcome.is_object()) {
+      const json& side = outcome.contains("ok") ? outcome["ok"] : outcome.value("error", json::object());
+      if (side.is_object() && side.contains("provider") && side["provider"].is_string()) provider = side["provider"].get<std::string>();
+    }
+    if (provider.empty()) provider = ev.value("model", "").substr(0, ev.value("model", "").find('/'));
+    metrics.model_call(provider, outcome, ev.value("elapsed_ms", int64_t{0}));
+  }
   e.events.push_back(std::move(ev));
   e.notify();
 }
@@ -111,6 +125,7 @@ std::shared_ptr<RunEntry> Daemon::Impl::find(const std::string& id) {
     e->usage = r.summary.value("usage", json(nullptr));
     e->cost_usd = r.summary.value("cost_usd", json(nullptr));
     e->model = r.summary.value("model", "");
+    e->trigger = r.summary.value("trigger", "");
   }
   auto evs = plan::Journal::read((fs::path(opt.data_dir) / "runs" / (id + ".jsonl")).string(), opt.data_dir);
   if (evs) e->events = std::move(evs.value());
@@ -190,6 +205,7 @@ void Daemon::Impl::start(const std::shared_ptr<RunEntry>& e, std::vector<json> j
   }
   bool resumed = !journal_events.empty();
   e->events = std::move(journal_events);
+  e->started = std::chrono::steady_clock::now();
   if (!opt.data_dir.empty()) {
     auto j = plan::Journal::open(opt.data_dir, e->id);
     if (j) e->journal = std::move(j.value());
@@ -199,10 +215,12 @@ void Daemon::Impl::start(const std::shared_ptr<RunEntry>& e, std::vector<json> j
   e->effects->record = [this, weak](json ev) {
     if (auto en = weak.lock()) add_event(*en, std::move(ev));
   };
-  if (!resumed)  // what `freehold replay` needs to run it again from the journal alone
-    add_event(*e, {{"type", "run_submitted"}, {"run_id", e->id}, {"source", e->source}, {"input", e->input},
-                   {"model", e->model}, {"name", e->name}, {"limits", e->limits}});
-  else
+  if (!resumed) {  // what `freehold replay` needs to run it again from the journal alone
+    json sub = {{"type", "run_submitted"}, {"run_id", e->id}, {"source", e->source}, {"input", e->input},
+                {"model", e->model}, {"name", e->name}, {"limits", e->limits}};
+    if (!e->trigger.empty()) sub["trigger"] = e->trigger;
+    add_event(*e, std::move(sub));
+  } else
     add_event(*e, {{"type", "run_resumed"}, {"completed_effects", e->effects->done.size()},
                    {"in_flight", e->effects->in_flight.size()}});
 
@@ -296,6 +314,7 @@ void Daemon::Impl::start(const std::shared_ptr<RunEntry>& e, std::vector<json> j
     e->cost_usd = res.cost_usd ? json(*res.cost_usd) : json(nullptr);
     e->finished_at = now_iso();
     e->finished = true;
+    self->metrics.run_finished(e->state, std::chrono::duration<double>(std::chrono::steady_clock::now() - e->started).count());
     for (auto& [cid, p] : e->approvals) p->timer.cancel();
     self->add_event(*e, {{"type", "run_state"}, {"state", e->state}, {"replayed_effects", e->effects->replayed}});
     self->index_update(*e);
@@ -328,6 +347,7 @@ Result<Ok> Daemon::Impl::resume_unfinished() {
     e->model = s.value("model", opt.default_model);
     e->workspace = s.value("workspace", opt.workspace);
     e->limits = s.value("limits", json::object());
+    e->trigger = s.value("trigger", "");
     std::vector<json> evs;
     auto jr = plan::Journal::read((fs::path(opt.data_dir) / "runs" / (r.id + ".jsonl")).string(), opt.data_dir);
     if (jr) evs = std::move(jr.value());
@@ -385,7 +405,7 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
       p.remove_prefix(slash);
     }
   }
-  enum class Route { none, healthz, runs, run, events, cancel, approve, chat, models, metrics } route = Route::none;
+  enum class Route { none, healthz, runs, run, events, cancel, approve, chat, models, metrics, hook } route = Route::none;
   std::string allow;
   auto is = [&](std::initializer_list<const char*> want) {
     if (want.size() != parts.size()) return false;
@@ -405,6 +425,7 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
   else if (is({"v1", "runs", "*", "approvals", "*"})) route = Route::approve, allow = "POST";
   else if (is({"v1", "chat", "completions"})) route = Route::chat, allow = "POST";
   else if (is({"v1", "models"})) route = Route::models, allow = "GET";
+  else if (!parts.empty() && parts[0] == "hooks") route = Route::hook, allow = "POST";
 
   // CORS only when configured, and only for listed origins.
   if (opt.security.cors && req.has_header("origin")) {
@@ -431,6 +452,11 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
     co_await res.send(Response::error(404, "not_found", "no route for " + req.path));
     co_return;
   }
+  const TriggerSpec* hook = route == Route::hook ? find_webhook(req.path) : nullptr;
+  if (route == Route::hook && !hook) {
+    co_await res.send(Response::error(404, "hook_not_found", "no webhook trigger at " + req.path));
+    co_return;
+  }
   bool method_ok = allow.find(req.method) != std::string::npos && !req.method.empty();
   if (!method_ok || (req.method != "GET" && req.method != "POST")) {
     auto r = Response::error(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
@@ -440,6 +466,10 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
   }
   if (auto refusal = check_content_type(req)) {
     co_await res.send(std::move(*refusal));
+    co_return;
+  }
+  if (hook) {  // any JSON value is a webhook body, so it skips the object check below
+    co_await webhook(req, res, *hook);
     co_return;
   }
   // Bodies of writes are JSON objects (an empty body counts as {}).
@@ -474,15 +504,9 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
     case Route::metrics: {
       std::map<std::string, int64_t> by_state;
       for (auto& [id, r] : runs) by_state[r->state]++;
-      std::string text = "# HELP freehold_runs Runs of this daemon by state.\n# TYPE freehold_runs gauge\n";
-      for (const char* s : {"pending", "running", "waiting", "succeeded", "failed", "cancelled"})
-        text += std::string("freehold_runs{state=\"") + s + "\"} " + std::to_string(by_state[s]) + "\n";
-      text += "# HELP freehold_gateway_requests_total Chat completions served by the gateway.\n"
-              "# TYPE freehold_gateway_requests_total counter\nfreehold_gateway_requests_total " +
-              std::to_string(gateway_calls) + "\n";
       Response r;
-      r.headers.emplace_back("content-type", "text/plain; version=0.0.4");
-      r.body = std::move(text);
+      r.headers.emplace_back("content-type", "text/plain; version=0.0.4; charset=utf-8");
+      r.body = metrics.render(by_state, gateway_calls);
       co_await res.send(std::move(r));
       co_return;
     }
@@ -591,6 +615,7 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
     case Route::models:
       co_await res.send(list_models());
       co_return;
+    case Route::hook:
     case Route::none: break;
   }
   co_await res.send(Response::error(404, "not_found", "no route"));
@@ -617,6 +642,8 @@ Result<Ok> Daemon::open() {
   auto ix = plan::RunIndex::open((fs::path(o.data_dir) / "index.sqlite").string());
   if (!ix) return ix.error();
   impl_->index = std::move(ix.value());
+  // Triggers first: a trigger naming a missing plan refuses the start before any run resumes.
+  if (auto r = impl_->start_triggers(); !r) return r;
   if (o.resume) return impl_->resume_unfinished();
   return Ok{};
 }
@@ -640,6 +667,7 @@ void Daemon::shutdown() {
   auto& im = *impl_;
   if (im.stopping) return;
   im.stopping = true;
+  for (auto& t : im.cron_timers) t->cancel();
   for (auto& [id, e] : im.runs) {
     e->notify();  // event streams end; runs keep going until the caller stops the loop
   }

@@ -8,6 +8,7 @@
 // the one thread that runs the io_context (runs are strands of it); nothing here locks.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "runtime/api/tool.hpp"
 #include "runtime/http/security.hpp"
 #include "runtime/http/server.hpp"
+#include "runtime/http/triggers.hpp"
 #include "runtime/lua/engine.hpp"
 
 namespace fh::httpd {
@@ -42,6 +44,10 @@ struct DaemonOptions {
   std::vector<std::string> models; // extra model ids listed by GET /v1/models
   std::vector<std::string> idempotent_tools;  // re-run after a crash even if in flight
   bool resume = true;              // resume unfinished runs on open()
+  std::vector<TriggerSpec> triggers;  // cron and webhook triggers (parse_triggers); plans checked on open()
+  // The wall clock cron triggers read (UTC); empty: the system clock. Tests shift it to reach a
+  // minute boundary without waiting for one.
+  std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 class Daemon {
@@ -52,13 +58,14 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Creates the data folder, reads or creates the token, opens the index and resumes unfinished
-  // runs. Call on the io_context's thread before serving.
+  // Creates the data folder, reads or creates the token, opens the index, resumes unfinished
+  // runs and arms the cron triggers (a trigger naming a missing plan is an error). Call on the
+  // io_context's thread before serving.
   Result<Ok> open();
   void set_port(uint16_t port);
   const std::string& token() const;
   Handler handler();
-  // Graceful stop: wakes event streams so they end, cancels runs that are still going.
+  // Graceful stop: wakes event streams so they end, stops the cron triggers; runs keep going.
   void shutdown();
   size_t active_runs() const;
 

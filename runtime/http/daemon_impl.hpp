@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "runtime/http/daemon.hpp"
+#include "runtime/http/metrics.hpp"
 #include "runtime/plan/journal.hpp"
 #include "runtime/plan/run.hpp"
 
@@ -43,6 +44,8 @@ struct RunEntry {
   std::string id, name, state = "pending", created_at, finished_at, model, workspace;
   json input = json::object(), output = nullptr, error = nullptr, usage = nullptr, cost_usd = nullptr, limits = nullptr;
   std::string source;
+  std::string trigger;  // the trigger that started the run (empty: an API request)
+  std::chrono::steady_clock::time_point started{};  // for the run-duration histogram
   std::vector<json> events;  // events[i]["seq"] == i + 1
   std::shared_ptr<plan::Run> run;
   std::shared_ptr<api::ToolHost> tools;
@@ -67,6 +70,8 @@ struct Daemon::Impl : std::enable_shared_from_this<Daemon::Impl> {
   std::map<std::string, std::shared_ptr<RunEntry>> runs;  // runs of this daemon (and resumed ones)
   bool stopping = false;
   int64_t gateway_calls = 0;
+  Metrics metrics;
+  std::vector<std::shared_ptr<boost::asio::steady_timer>> cron_timers;  // one per cron trigger
 
   Impl(boost::asio::any_io_executor e, const api::ProviderRegistry& p, DaemonOptions o, ToolHostFactory t)
       : ex(std::move(e)), providers(p), opt(std::move(o)), tool_factory(std::move(t)) {}
@@ -80,6 +85,14 @@ struct Daemon::Impl : std::enable_shared_from_this<Daemon::Impl> {
   std::shared_ptr<RunEntry> find(const std::string& id);
   Result<Ok> resume_unfinished();
   boost::asio::awaitable<void> stream_events(const Request& req, Responder& res, std::shared_ptr<RunEntry> e);
+  // Triggers (triggers.cpp)
+  Result<Ok> start_triggers();
+  Result<std::shared_ptr<RunEntry>> fire_trigger(const TriggerSpec& t, json input);
+  const TriggerSpec* find_webhook(const std::string& path) const;
+  boost::asio::awaitable<void> webhook(const Request& req, Responder& res, const TriggerSpec& t);
+  std::chrono::system_clock::time_point wall_now() const {
+    return opt.clock ? opt.clock() : std::chrono::system_clock::now();
+  }
   // Gateway (gateway.cpp)
   boost::asio::awaitable<void> chat_completions(const Request& req, Responder& res);
   Response list_models();

@@ -7,6 +7,8 @@
 // flight at a crash is simply made again. Tool calls are recorded when they start and when they
 // end; one that started but never ended is re-run only if the tool is declared idempotent, else
 // it fails with "outcome unknown" and the run fails naming the call.
+#include <chrono>
+
 #include <boost/asio/awaitable.hpp>
 
 #include "runtime/http/daemon_impl.hpp"
@@ -63,10 +65,14 @@ class JournaledProvider : public api::Provider {
       }
     }
     ++log_->executed;
+    auto t0 = std::chrono::steady_clock::now();
     auto r = co_await inner_->chat(std::move(req), std::move(sink));
     if (r || r.error().kind != api::ErrorKind::cancelled) {
       json outcome = r ? json{{"ok", api::to_json(r.value())}} : json{{"error", api::to_json(r.error())}};
-      log_->record({{"type", "effect"}, {"kind", "llm"}, {"key", key}, {"state", "done"}, {"model", model_}, {"outcome", outcome}});
+      // elapsed_ms: the wall time, for /metrics when a provider reports no latency of its own.
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      log_->record({{"type", "effect"}, {"kind", "llm"}, {"key", key}, {"state", "done"}, {"model", model_},
+                    {"outcome", outcome}, {"elapsed_ms", ms}});
     }
     co_return r;
   }

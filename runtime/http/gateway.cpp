@@ -295,8 +295,16 @@ asio::awaitable<void> Daemon::Impl::chat_completions(const Request& req, Respond
       };
     }
     auto provider = resolved->provider;
-    asio::co_spawn(ex, [provider, creq = std::move(creq.value()), sink, pump, result]() mutable -> asio::awaitable<void> {
+    auto self = shared_from_this();
+    asio::co_spawn(ex, [self, provider, creq = std::move(creq.value()), sink, pump, result]() mutable -> asio::awaitable<void> {
+      auto t0 = std::chrono::steady_clock::now();
       *result = co_await provider->chat(std::move(creq), std::move(sink));
+      const auto& r = **result;
+      if (r || r.error().kind != api::ErrorKind::cancelled) {  // a client that left is not a model error
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        std::string name = r && !r->provider.empty() ? r->provider : std::string(provider->name());
+        self->metrics.model_call(name, r ? json{{"ok", api::to_json(r.value())}} : json{{"error", api::to_json(r.error())}}, ms);
+      }
       pump->done = true;
       pump->timer.cancel();
     }, asio::bind_cancellation_slot(cancel.slot(), asio::detached));

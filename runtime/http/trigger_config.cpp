@@ -1,0 +1,97 @@
+// Trigger configuration: strict validation of `serve.triggers` (see triggers.hpp).
+#include <set>
+
+#include "runtime/http/triggers.hpp"
+
+namespace fh::httpd {
+
+namespace {
+
+// Trigger and plan names: letters, digits, '_', '-', '.'; no leading dot, no "..".
+bool trigger_word_ok(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.' || s.find("..") != std::string::npos) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+  return true;
+}
+
+// "/hooks/a/b-c": segments of letters, digits, '_', '-', '.'; no empty segment, no dot segments.
+bool webhook_path_ok(const std::string& p) {
+  static const std::string prefix = "/hooks/";
+  if (p.size() <= prefix.size() || p.size() > 256 || p.compare(0, prefix.size(), prefix) != 0) return false;
+  std::string seg;
+  for (size_t i = prefix.size(); i <= p.size(); ++i) {
+    if (i == p.size() || p[i] == '/') {
+      if (seg.empty() || seg == "." || seg == "..") return false;
+      seg.clear();
+      continue;
+    }
+    char c = p[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+    seg += c;
+  }
+  return true;
+}
+
+Error trigger_error(const std::string& who, const std::string& msg) {
+  return Error{Errc::invalid_argument, "trigger " + who + ": " + msg, nullptr};
+}
+
+}  // namespace
+
+bool webhook_header_passed(const std::string& n) {
+  if (n == "content-type" || n == "user-agent") return true;
+  if (n.rfind("x-", 0) != 0) return false;
+  for (const char* secret : {"auth", "token", "secret", "signature", "key", "cookie", "password", "session"})
+    if (n.find(secret) != std::string::npos) return false;
+  return true;
+}
+
+Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
+  std::vector<TriggerSpec> out;
+  if (list.is_null()) return out;
+  if (!list.is_array()) return make_error(Errc::invalid_argument, "'triggers' must be a list");
+  std::set<std::string> names, paths;
+  static const std::set<std::string> known = {"name", "cron", "webhook", "plan", "input", "model"};
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& t = list[i];
+    std::string who = "#" + std::to_string(i + 1);
+    if (!t.is_object()) return trigger_error(who, "must be an object");
+    if (!t.contains("name") || !t["name"].is_string() || !trigger_word_ok(t["name"].get<std::string>()))
+      return trigger_error(who, "needs a 'name' (letters, digits, _ - .)");
+    TriggerSpec s;
+    s.name = t["name"].get<std::string>();
+    who = "'" + s.name + "'";
+    if (!names.insert(s.name).second) return trigger_error(who, "the name is used twice");
+    for (const auto& [k, v] : t.items())
+      if (!known.count(k)) return trigger_error(who, "unknown key '" + k + "' (name, cron, webhook, plan, input, model)");
+    if (!t.contains("plan")) return trigger_error(who, "needs a 'plan' (a plan name of the plan folder)");
+    if (!t["plan"].is_string() || !trigger_word_ok(t["plan"].get<std::string>()))
+      return trigger_error(who, "'plan' must be a plan name (letters, digits, _ - .)");
+    s.plan = t["plan"].get<std::string>();
+    if (t.contains("model")) {
+      if (!t["model"].is_string() || t["model"].get<std::string>().empty())
+        return trigger_error(who, "'model' must be a non-empty string");
+      s.model = t["model"].get<std::string>();
+    }
+    bool has_cron = t.contains("cron"), has_hook = t.contains("webhook");
+    if (has_cron == has_hook) return trigger_error(who, "give exactly one of 'cron' and 'webhook'");
+    if (has_cron) {
+      if (!t["cron"].is_string()) return trigger_error(who, "'cron' must be a string");
+      auto spec = parse_cron(t["cron"].get<std::string>());
+      if (!spec) return trigger_error(who, spec.error().message);
+      s.cron = std::move(spec.value());
+      if (t.contains("input")) s.input = t["input"];
+    } else {
+      if (!t["webhook"].is_string() || !webhook_path_ok(t["webhook"].get<std::string>()))
+        return trigger_error(who, "'webhook' must be a path under /hooks/ (e.g. /hooks/github; letters, digits, _ - . and /)");
+      s.webhook = t["webhook"].get<std::string>();
+      if (!paths.insert(s.webhook).second) return trigger_error(who, "webhook path " + s.webhook + " is used twice");
+      if (t.contains("input")) return trigger_error(who, "'input' is for cron triggers; a webhook's input is its request");
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace fh::httpd

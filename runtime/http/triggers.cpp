@@ -1,0 +1,122 @@
+// The daemon's triggers: cron schedules as timers on the daemon's io_context, and the webhook
+// route. A firing submits a run exactly as POST /v1/runs would (same validation, journal, index),
+// with the trigger's name recorded on the run. See triggers.hpp for the configuration.
+#include <filesystem>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "runtime/http/daemon_impl.hpp"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace fh::httpd {
+
+namespace {
+
+void trigger_log(const char* level, const std::string& msg, const TriggerSpec& t, json extra = json::object()) {
+  json rec = {{"ts", now_iso()}, {"level", level}, {"msg", msg}, {"trigger", t.name}};
+  rec.update(extra);
+  log_stderr(rec);
+}
+
+// One cron trigger: sleep until its next minute, fire, repeat. Holds the daemon only weakly while
+// asleep, so a destroyed daemon ends the loop; shutdown() cancels the timer.
+asio::awaitable<void> cron_loop(std::weak_ptr<Daemon::Impl> weak, size_t index, std::shared_ptr<asio::steady_timer> timer) {
+  namespace ch = std::chrono;
+  for (;;) {
+    std::optional<ch::sys_seconds> next;
+    {
+      auto self = weak.lock();
+      if (!self || self->stopping) co_return;
+      const TriggerSpec& t = self->opt.triggers[index];
+      next = next_fire(*t.cron, ch::floor<ch::seconds>(self->wall_now()));
+      if (!next) {
+        trigger_log("warn", "cron trigger has no firing time in the next ten years", t);
+        co_return;
+      }
+    }
+    // Wait until the wall clock reaches `next`. The timer is monotonic and the wall clock may be
+    // set meanwhile, so sleep at most a minute at a time and look at the wall clock again.
+    for (;;) {
+      ch::nanoseconds left;
+      {
+        auto self = weak.lock();
+        if (!self || self->stopping) co_return;
+        left = *next - self->wall_now();
+      }
+      if (left <= ch::nanoseconds::zero()) break;
+      timer->expires_after(std::min<ch::nanoseconds>(left, ch::minutes(1)));
+      auto [ec] = co_await timer->async_wait(use_tuple);
+      if (ec) co_return;  // cancelled: the daemon is stopping
+    }
+    auto self = weak.lock();
+    if (!self || self->stopping) co_return;
+    const TriggerSpec& t = self->opt.triggers[index];
+    auto run = self->fire_trigger(t, t.input);
+    if (run) trigger_log("info", "cron trigger fired", t, {{"run", run.value()->id}});
+    else trigger_log("error", "cron trigger could not start its run", t, {{"error", run.error().message}});
+  }
+}
+
+}  // namespace
+
+Result<Ok> Daemon::Impl::start_triggers() {
+  for (const auto& t : opt.triggers) {
+    if (opt.plan_dir.empty())
+      return make_error(Errc::invalid_argument, "trigger '" + t.name + "': no plan folder is configured (--plans or serve.plan_dir)");
+    std::error_code ec;
+    std::string file = t.plan.ends_with(".lua") ? t.plan : t.plan + ".lua";
+    if (!fs::is_regular_file(fs::path(opt.plan_dir) / file, ec))
+      return make_error(Errc::not_found, "trigger '" + t.name + "': no plan named '" + t.plan + "' in " + opt.plan_dir);
+  }
+  for (size_t i = 0; i < opt.triggers.size(); ++i) {
+    if (!opt.triggers[i].cron) continue;
+    auto timer = std::make_shared<asio::steady_timer>(ex);
+    cron_timers.push_back(timer);
+    asio::co_spawn(ex, cron_loop(weak_from_this(), i, timer), asio::detached);
+  }
+  return Ok{};
+}
+
+Result<std::shared_ptr<RunEntry>> Daemon::Impl::fire_trigger(const TriggerSpec& t, json input) {
+  if (stopping) return make_error(Errc::unavailable, "the daemon is shutting down");
+  json body = {{"name", t.plan}, {"input", std::move(input)}};
+  if (!t.model.empty()) body["model"] = t.model;
+  auto sub = submit(body);
+  if (!sub) return sub.error();
+  sub.value()->trigger = t.name;
+  start(sub.value(), {});
+  return sub.value();
+}
+
+const TriggerSpec* Daemon::Impl::find_webhook(const std::string& path) const {
+  for (const auto& t : opt.triggers)
+    if (!t.webhook.empty() && t.webhook == path) return &t;
+  return nullptr;
+}
+
+asio::awaitable<void> Daemon::Impl::webhook(const Request& req, Responder& res, const TriggerSpec& t) {
+  if (stopping) {
+    co_await res.send(Response::error(503, "shutting_down", "the daemon is shutting down"));
+    co_return;
+  }
+  json body = req.body.empty() ? json(nullptr) : json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) {
+    co_await res.send(Response::error(400, "invalid_json", "the request body is not valid JSON"));
+    co_return;
+  }
+  json headers = json::object();
+  for (const auto& [name, value] : req.headers)
+    if (webhook_header_passed(name)) headers[name] = value;
+  auto run = fire_trigger(t, {{"body", std::move(body)}, {"headers", std::move(headers)}});
+  if (!run) {
+    bool missing = run.error().code == Errc::not_found;
+    co_await res.send(Response::error(missing ? 404 : 400, missing ? "plan_not_found" : "invalid_request", run.error().message));
+    co_return;
+  }
+  co_await res.send(Response::json_body(202, run.value()->describe()));
+}
+
+}  // namespace fh::httpd

@@ -1,0 +1,188 @@
+// Triggers end to end: a webhook route starts a run over real HTTP, a cron trigger fires through
+// the real scheduler (with a shifted wall clock so a minute boundary is near), and bad trigger
+// configurations are refused at parse time or when the daemon opens.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <boost/asio/io_context.hpp>
+
+#include "tests/daemon/support.hpp"
+
+namespace ch = std::chrono;
+using fh::json;
+using fh::test::DaemonFixture;
+
+namespace {
+bool trig_final(const json& d) {
+  std::string s = d.value("state", "");
+  return s == "succeeded" || s == "failed" || s == "cancelled";
+}
+std::vector<fh::httpd::TriggerSpec> triggers(const json& list) {
+  auto t = fh::httpd::parse_triggers(list);
+  REQUIRE_MESSAGE(t.ok(), (t ? "" : t.error().message));
+  return t.value();
+}
+std::string trigger_refusal(const json& list) {
+  auto t = fh::httpd::parse_triggers(list);
+  return t ? std::string("(accepted)") : t.error().message;
+}
+std::string plans_dir() {
+  auto dir = fh::test::temp_dir("trigger-plans");
+  std::ofstream(dir + "/echo_input.lua") << "return input";
+  std::ofstream(dir + "/ask.lua") << "local r = llm.chat{messages={{role='user', content=input.q}}}\nreturn r.text";
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("triggers: a webhook starts a run with the posted body and safe headers") {
+  fh::httpd::DaemonOptions o;
+  o.plan_dir = plans_dir();
+  o.triggers = triggers(json::parse(R"([{"name": "gh", "webhook": "/hooks/gh/push", "plan": "echo_input"}])"));
+  DaemonFixture f(o);
+  auto r = f.client.call("POST", "/hooks/gh/push", R"({"ref": "refs/heads/main", "commits": [1, 2]})",
+                         {{"x-github-event", "push"}, {"x-github-delivery", "d-42"}, {"x-hub-signature-256", "sha256=abc"},
+                          {"cookie", "s=1"}, {"user-agent", "GitHub-Hookshot/1"}});
+  REQUIRE(r.status == 202);
+  json d = r.j();
+  CHECK(d["trigger"] == "gh");
+  CHECK(d["name"] == "echo_input");
+  auto done = f.client.wait_run(d["id"], trig_final);
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["trigger"] == "gh");
+  const json& out = done["output"];
+  CHECK(out["body"]["ref"] == "refs/heads/main");
+  CHECK(out["body"]["commits"].size() == 2);
+  CHECK(out["headers"]["x-github-event"] == "push");
+  CHECK(out["headers"]["x-github-delivery"] == "d-42");
+  CHECK(out["headers"]["user-agent"] == "GitHub-Hookshot/1");
+  CHECK(out["headers"]["content-type"] == "application/json");
+  // Credentials never reach the plan (its input is journaled).
+  CHECK_FALSE(out["headers"].contains("authorization"));
+  CHECK_FALSE(out["headers"].contains("cookie"));
+  CHECK_FALSE(out["headers"].contains("x-hub-signature-256"));
+  CHECK_FALSE(out["headers"].contains("host"));
+  // The trigger is in the journal's first event and in the run list.
+  auto evs = f.client.events(d["id"]);
+  REQUIRE(!evs.empty());
+  CHECK(evs[0].data["trigger"] == "gh");
+  auto list = f.client.get("/v1/runs").j();
+  REQUIRE(list["data"].size() == 1);
+  CHECK(list["data"][0]["trigger"] == "gh");
+
+  // Any JSON value is a body; an empty body is null.
+  auto arr = f.client.call("POST", "/hooks/gh/push", "[1,2,3]");
+  REQUIRE(arr.status == 202);
+  CHECK(f.client.wait_run(arr.j()["id"], trig_final)["output"]["body"] == json::array({1, 2, 3}));
+  auto empty = f.client.call("POST", "/hooks/gh/push", "");
+  REQUIRE(empty.status == 202);
+  CHECK(f.client.wait_run(empty.j()["id"], trig_final)["output"]["body"].is_null());
+}
+
+TEST_CASE("triggers: webhook routes keep the daemon's request rules") {
+  fh::httpd::DaemonOptions o;
+  o.plan_dir = plans_dir();
+  o.triggers = triggers(json::parse(R"([{"name": "gh", "webhook": "/hooks/gh", "plan": "echo_input"}])"));
+  DaemonFixture f(o);
+  auto unknown = f.client.call("POST", "/hooks/nope", "{}");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.j()["error"]["code"] == "hook_not_found");
+  CHECK(f.client.call("POST", "/hooks/gh/extra", "{}").status == 404);
+  CHECK(f.client.call("POST", "/hooks/gh", "{}", {{"authorization", ""}}).status == 401);
+  CHECK(f.client.call("POST", "/hooks/gh", "{}", {{"authorization", "Bearer wrong"}}).status == 401);
+  CHECK(f.client.call("POST", "/hooks/gh", "{}", {{"host", "evil.example:80"}}).status == 403);
+  CHECK(f.client.call("POST", "/hooks/gh", "{}", {{"origin", "https://evil.example"}}).status == 403);
+  CHECK(f.client.call("POST", "/hooks/gh", "{}", {{"content-type", "text/plain"}}).status == 415);
+  auto get = f.client.call("GET", "/hooks/gh");
+  CHECK(get.status == 405);
+  CHECK(get.headers["allow"] == "POST");
+  auto bad = f.client.call("POST", "/hooks/gh", "{not json");
+  CHECK(bad.status == 400);
+  CHECK(bad.j()["error"]["code"] == "invalid_json");
+  // None of the refused requests started a run.
+  CHECK(f.client.get("/v1/runs").j()["data"].empty());
+}
+
+TEST_CASE("triggers: a cron trigger fires at its minute and submits the configured run") {
+  // Shift the daemon's wall clock to 400 ms before the next 5-minute boundary: the scheduler,
+  // cron parser and timer are the real ones; only the wait is shortened.
+  auto real = ch::system_clock::now();
+  auto boundary = ch::ceil<ch::minutes>(real + ch::minutes(1));
+  while (ch::floor<ch::minutes>(boundary).time_since_epoch().count() % 5 != 0) boundary += ch::minutes(1);
+  auto offset = (boundary - ch::milliseconds(400)) - real;
+  fh::httpd::DaemonOptions o;
+  o.plan_dir = plans_dir();
+  o.clock = [offset] { return ch::system_clock::now() + offset; };
+  o.triggers = triggers(json::parse(R"([
+    {"name": "every5", "cron": "*/5 * * * *", "plan": "ask", "input": {"q": "scheduled hello"}, "model": "mock/echo"},
+    {"name": "offbeat", "cron": "1-4,6-9 * * * *", "plan": "echo_input"}])"));
+  DaemonFixture f(o);
+  // Nothing before the boundary...
+  CHECK(f.client.get("/v1/runs").j()["data"].empty());
+  // ...then exactly one run of "every5" (the next firings are minutes away).
+  json runs;
+  auto until = ch::steady_clock::now() + ch::seconds(5);
+  while (ch::steady_clock::now() < until) {
+    runs = f.client.get("/v1/runs").j()["data"];
+    if (!runs.empty()) break;
+    std::this_thread::sleep_for(ch::milliseconds(20));
+  }
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["trigger"] == "every5");
+  CHECK(runs[0]["model"] == "mock/echo");
+  auto done = f.client.wait_run(runs[0]["id"], trig_final);
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["output"] == "scheduled hello");
+  std::this_thread::sleep_for(ch::milliseconds(600));
+  CHECK(f.client.get("/v1/runs").j()["data"].size() == 1);
+}
+
+TEST_CASE("triggers: bad configurations are refused with clear messages") {
+  auto refused = [](const char* text) { return trigger_refusal(json::parse(text)); };
+  CHECK(refused(R"({"name": "x"})") == "'triggers' must be a list");
+  CHECK(refused(R"([42])") == "trigger #1: must be an object");
+  CHECK(refused(R"([{"cron": "* * * * *", "plan": "p"}])").find("trigger #1: needs a 'name'") == 0);
+  CHECK(refused(R"([{"name": "a b", "cron": "* * * * *", "plan": "p"}])").find("needs a 'name'") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "when": 1}])") ==
+        "trigger 'n': unknown key 'when' (name, cron, webhook, plan, input, model)");
+  CHECK(refused(R"([{"name": "n", "cron": "61 * * * *", "plan": "p"}])") ==
+        "trigger 'n': cron minute field: '61' is out of range 0-59");
+  CHECK(refused(R"([{"name": "n", "cron": "* * *", "plan": "p"}])").find("needs 5 fields") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "cron": 5, "plan": "p"}])") == "trigger 'n': 'cron' must be a string");
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p"}, {"name": "n", "webhook": "/hooks/x", "plan": "p"}])") ==
+        "trigger 'n': the name is used twice");
+  CHECK(refused(R"([{"name": "n", "webhook": "/v1/runs", "plan": "p"}])").find("'webhook' must be a path under /hooks/") != std::string::npos);
+  for (const char* path : {"/hooks/", "/hooks", "/hooks/../v1/runs", "/hooks/a//b", "/hooks/a/", "/hooks/a?b=1", "hooks/a"}) {
+    json t = json::array({{{"name", "n"}, {"webhook", path}, {"plan", "p"}}});
+    CHECK_MESSAGE(trigger_refusal(t).find("under /hooks/") != std::string::npos, path);
+  }
+  CHECK(refused(R"([{"name": "a", "webhook": "/hooks/x", "plan": "p"}, {"name": "b", "webhook": "/hooks/x", "plan": "p"}])") ==
+        "trigger 'b': webhook path /hooks/x is used twice");
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *"}])") == "trigger 'n': needs a 'plan' (a plan name of the plan folder)");
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "../etc/passwd"}])").find("'plan' must be a plan name") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "plan": "p"}])") == "trigger 'n': give exactly one of 'cron' and 'webhook'");
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "webhook": "/hooks/x", "plan": "p"}])") ==
+        "trigger 'n': give exactly one of 'cron' and 'webhook'");
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "input": {}}])").find("'input' is for cron triggers") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "model": ""}])") == "trigger 'n': 'model' must be a non-empty string");
+  CHECK(trigger_refusal(nullptr) == "(accepted)");
+
+  // A trigger naming a plan the plan folder lacks stops the daemon from opening.
+  auto open_error = [](fh::httpd::DaemonOptions o) {
+    boost::asio::io_context io(1);
+    o.data_dir = fh::test::temp_dir("trigger-open");
+    fh::httpd::Daemon d(io.get_executor(), fh::test::test_providers(), o, fh::test::test_tools());
+    auto r = d.open();
+    return r ? std::string("(opened)") : r.error().message;
+  };
+  fh::httpd::DaemonOptions o;
+  o.plan_dir = plans_dir();
+  o.triggers = triggers(json::parse(R"([{"name": "nightly", "cron": "0 3 * * *", "plan": "missing"}])"));
+  CHECK(open_error(o) == "trigger 'nightly': no plan named 'missing' in " + o.plan_dir);
+  o.plan_dir.clear();
+  CHECK(open_error(o).find("trigger 'nightly': no plan folder is configured") == 0);
+  o.plan_dir = plans_dir();
+  o.triggers = triggers(json::parse(R"([{"name": "nightly", "cron": "0 3 * * *", "plan": "ask"}])"));
+  CHECK(open_error(o) == "(opened)");
+}
