@@ -2,7 +2,12 @@
 // cumulative buckets ending in +Inf == _count) and its numbers equal what the runs' events show.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <thread>
 #include <fstream>
 #include <map>
 #include <set>
@@ -55,7 +60,9 @@ Exposition parse_exposition(const std::string& text) {
     REQUIRE_MESSAGE(space != std::string::npos, line);
     std::string key = line.substr(0, space), value = line.substr(space + 1);
     std::string name = key.substr(0, key.find('{'));
-    for (char c : name) CHECK_MESSAGE((std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':'), line);
+    bool name_ok = !name.empty();
+    for (char c : name) name_ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+    CHECK_MESSAGE(name_ok, line);
     if (key.find('{') != std::string::npos) CHECK_MESSAGE(key.back() == '}', line);
     std::string family = name;
     for (const char* suffix : {"_bucket", "_sum", "_count"})
@@ -85,6 +92,25 @@ Exposition parse_exposition(const std::string& text) {
     CHECK(e.at(family + "_bucket{le=\"+Inf\"}") == e.at(family + "_count"));
   }
   return e;
+}
+
+// The daemon in its own process (daemon_test_server), so it can be SIGKILLed and restarted.
+pid_t metrics_server(const std::string& data, const std::string& port_file, fh::test::Client& c) {
+  std::filesystem::remove(port_file);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl(FH_DAEMON_TEST_SERVER, FH_DAEMON_TEST_SERVER, data.c_str(), data.c_str(), port_file.c_str(), nullptr);
+    ::_exit(127);
+  }
+  c.port = 0;
+  for (int i = 0; i < 1000 && c.port == 0; ++i) {
+    std::ifstream f(port_file);
+    int port = 0;
+    if (f >> port && port > 0) c.port = static_cast<uint16_t>(port);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream(data + "/token") >> c.token;
+  return pid;
 }
 
 }  // namespace
@@ -173,4 +199,51 @@ TEST_CASE("metrics: /metrics counts the model calls, tokens, cost and latencies 
 
   // /metrics needs the token like every route but /healthz.
   CHECK(f.client.call("GET", "/metrics", "", {{"authorization", ""}}).status == 401);
+}
+
+TEST_CASE("metrics: a resumed run's model calls served from its journal are not counted again") {
+  auto data = fh::test::temp_dir("metrics-resume");
+  std::string port_file = data + ".port";
+  fh::test::Client c;
+  pid_t pid = metrics_server(data, port_file, c);
+  REQUIRE(c.port != 0);
+  auto r = c.post("/v1/runs", {{"source", "local a = llm.chat{model='mock/echo', messages={{role='user', content='first'}}}\n"
+                                          "local b = llm.chat{model='mock/echo?latency_ms=1500', messages={{role='user', content='second'}}}\n"
+                                          "return a.text .. ' ' .. b.text"}});
+  REQUIRE(r.status == 201);
+  std::string id = r.j()["id"];
+  // Kill the daemon while the second call is in flight (the first one is in the journal).
+  bool first_done = false;
+  for (int i = 0; i < 500 && !first_done; ++i) {
+    auto d = c.get("/v1/runs/" + id).j();
+    // run_submitted, run_started, llm_request, effect (journaled), llm_result, ...
+    first_done = d.value("events", 0) >= 5;
+    if (!first_done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(first_done);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+
+  pid = metrics_server(data, port_file, c);
+  REQUIRE(c.port != 0);
+  auto done = c.wait_run(id, metric_final, 15000);
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["output"] == "first second");
+  // This process made one model call (the second); the first came back from the journal.
+  int results_after_resume = 0;
+  bool resumed = false;
+  for (auto& ev : c.events(id)) {
+    resumed |= ev.event == "run_resumed";
+    if (resumed && ev.event == "llm_result") ++results_after_resume;
+  }
+  CHECK(resumed);
+  CHECK(results_after_resume == 2);
+  auto e = parse_exposition(c.get("/metrics").body);
+  CHECK(e.at("freehold_model_calls_total{provider=\"mock\"}") == 1);
+  CHECK(e.at("freehold_model_call_duration_seconds_count") == 1);
+  CHECK(e.at("freehold_model_call_duration_seconds_sum") == doctest::Approx(1.5));
+  CHECK(e.at("freehold_runs_finished_total{state=\"succeeded\"}") == 1);
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
 }
