@@ -97,7 +97,8 @@ TEST_CASE("cron: month ends and leap years") {
 }
 
 TEST_CASE("cron: a weekday restriction that never meets its days gives no time") {
-  // The 31st of February-only with '*/2' weekday (AND rule) never fires; the search is bounded.
+  // February 30th never exists, whatever the weekday field says: refused when parsed. A rare but
+  // real combination (AND rule: Feb 29 that is a Sunday) is found years ahead.
   auto spec = parse_cron("0 0 30 2 */2");
   CHECK_FALSE(spec.ok());  // impossible day caught at parse time
   auto hard = parse_cron("0 0 29 2 */7");  // Feb 29 that is a Sunday: exists (2032), within ten years
