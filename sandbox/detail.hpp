@@ -5,7 +5,9 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sandbox/proc_sandbox.hpp"
@@ -94,6 +96,17 @@ class RunCgroup {
   std::string v2_, mem_, pids_;
   int v2_fd_ = -1;
 };
+
+// The kernel's struct open_how and struct mount_attr (not in every libc's headers).
+struct open_how_compat {
+  uint64_t flags, mode, resolve;
+};
+struct mount_attr_compat {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+// Writes a short string to an existing file (cgroup and /proc knobs); false on any failure.
+bool write_small(const std::string& path, std::string_view s);
 
 // A user namespace whose uid/gid maps send `owner` to `host_uid`, for idmapped workspace
 // mounts (cached per pair; -1 when unavailable).

@@ -54,13 +54,6 @@ std::string read_small(const std::string& path) {
   return ss.str();
 }
 
-bool write_small(const std::string& path, std::string_view s) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
-  close(fd);
-  return ok;
-}
 
 bool is_fs_type(const char* path, const char* type) {
   std::ifstream m("/proc/self/mounts");
@@ -151,9 +144,8 @@ void probe_cgroups(HostFeatures& hf) {
   }
 }
 
-struct mount_attr_compat {
-  uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
+using detail::mount_attr_compat;
+using detail::write_small;
 
 bool probe_idmap() {
   if (geteuid() != 0) return false;
@@ -319,4 +311,14 @@ int idmap_userns_fd(uid_t owner_uid, gid_t owner_gid, uid_t host_uid, gid_t host
 }
 
 }  // namespace detail
+namespace detail {
+bool write_small(const std::string& path, std::string_view s) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  close(fd);
+  return ok;
+}
+}  // namespace detail
+
 }  // namespace fh::sandbox

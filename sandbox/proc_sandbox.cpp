@@ -40,26 +40,15 @@ struct Fd {
   }
 };
 
-struct open_how_compat {
-  uint64_t flags, mode, resolve;
-};
-struct mount_attr_compat {
-  uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
+using detail::mount_attr_compat;
+using detail::open_how_compat;
+using detail::write_small;
 constexpr uint64_t mount_attr_rdonly = 0x1, mount_attr_nosuid = 0x2, mount_attr_nodev = 0x4,
                    mount_attr_idmap = 0x00100000;
 constexpr unsigned open_tree_clone = 1;
 
 Error setup_error(std::string what, int err = errno) {
   return make_error(Errc::internal, "sandbox setup failed: " + what + (err ? ": " + std::string(strerror(err)) : ""));
-}
-
-bool write_small(const std::string& path, std::string_view s) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
-  close(fd);
-  return ok;
 }
 
 // A detached bind of a host path (or an fd with an empty path) with mount attributes set.

@@ -1,5 +1,7 @@
 #include "apps/freehold/app.hpp"
 
+#include <iostream>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -66,6 +68,11 @@ void register_all_providers(api::ProviderRegistry& reg) {
     std::string model = chain.front().model;
     return api::ResolvedModel{provider_router::make_router(std::move(chain)), model};
   });
+}
+
+int fail(int code, const std::string& msg) {
+  std::cerr << "freehold: " << msg << "\n";
+  return code;
 }
 
 }  // namespace fh::app

@@ -12,6 +12,9 @@ namespace fh::app {
 
 // Reads a JSON config file ({"default_model": ..., "providers": {...}, ...}); empty path -> {}.
 Result<json> load_config(const std::string& path);
+
+// Prints "freehold: MSG" on stderr and returns the exit code.
+int fail(int code, const std::string& msg);
 // Registers every provider this build has (mock, remote APIs, local).
 void register_all_providers(api::ProviderRegistry& reg);
 // Every secret this process knows (provider keys from the environment, `api_key` values and the

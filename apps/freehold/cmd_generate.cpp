@@ -53,7 +53,7 @@ bool parse_ids(const std::string& s, std::vector<int32_t>& out) {
   return !out.empty();
 }
 
-int fail(const GenerateOptions& o, const std::string& msg) {
+int fail_generate(const GenerateOptions& o, const std::string& msg) {
   if (o.json_out) std::cout << nlohmann::json{{"type", "error"}, {"error", {{"message", msg}}}}.dump() << "\n";
   std::cerr << "freehold: " << msg << "\n";
   return 1;
@@ -73,17 +73,17 @@ int run_generate(const GenerateOptions& o) {
   // 1. Load (mmap) the model.
   const auto t0 = clock::now();
   auto model = k::Model::load(path);
-  if (!model) return fail(o, model.error().message);
+  if (!model) return fail_generate(o, model.error().message);
   const double load_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   const k::Vocab& vocab = (*model)->vocab();
 
   // 2. The prompt as token ids.
   std::vector<int32_t> prompt;
   if (!o.tokens.empty()) {
-    if (!parse_ids(o.tokens, prompt)) return fail(o, "--tokens wants comma-separated non-negative token ids");
+    if (!parse_ids(o.tokens, prompt)) return fail_generate(o, "--tokens wants comma-separated non-negative token ids");
   } else {
     auto tok = local::Tokenizer::from_gguf((*model)->file());
-    if (!tok) return fail(o, tok.error().message);
+    if (!tok) return fail_generate(o, tok.error().message);
     prompt = tok.value()->encode(o.prompt, true, false);
   }
 
@@ -103,7 +103,7 @@ int run_generate(const GenerateOptions& o) {
   auto old = std::signal(SIGINT, on_sigint);
   auto r = k::generate(session, sampler, prompt, go);
   std::signal(SIGINT, old);
-  if (!r) return fail(o, r.error().message);
+  if (!r) return fail_generate(o, r.error().message);
 
   std::string text;
   for (int32_t t : r->tokens) text += vocab.piece(t);

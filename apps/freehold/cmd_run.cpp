@@ -30,11 +30,6 @@ struct RunOptions {
   double timeout_s = 0, memory_mb = 64;
 };
 
-int fail(int code, const std::string& msg) {
-  std::cerr << "freehold: " << msg << "\n";
-  return code;
-}
-
 // Everything the plan or a model produced passes the secrets redactor before it is printed.
 void print_event(const json& ev, bool trace, const sandbox::Redactor& red) {
   if (trace) {
@@ -67,6 +62,20 @@ int run_plan(const RunOptions& o) {
   auto config = load_config(o.config);
   if (!config) return fail(2, config.error().message);
   if (o.timeout_s < 0 || o.memory_mb < 1 || o.memory_mb > 1 << 20) return fail(2, "--timeout/--memory out of range");
+  // The config's budget applies when the command line set none:
+  //   {"budget": {"usd": 0.50, "max_tokens_total": 200000, "allow_unknown_prices": false}}
+  if (config->contains("budget") && !provider_router::process_spend()) {
+    const json& b = (*config)["budget"];
+    provider_router::SpendBudget::Limits l;
+    if (!b.is_object()) return fail(2, "config: 'budget' must be an object");
+    for (const auto& [k, v] : b.items()) {
+      if (k == "usd" && v.is_number() && v.get<double>() >= 0) l.usd = v.get<double>();
+      else if (k == "max_tokens_total" && v.is_number_integer() && v.get<int64_t>() >= 0) l.tokens = v.get<int64_t>();
+      else if (k == "allow_unknown_prices" && v.is_boolean()) l.allow_unknown_prices = v.get<bool>();
+      else return fail(2, "config: budget." + k + " is unknown or out of range (usd >= 0, max_tokens_total >= 0, allow_unknown_prices true|false)");
+    }
+    if (l.usd || l.tokens) provider_router::set_process_spend(std::make_shared<provider_router::SpendBudget>(l));
+  }
 
   api::ProviderRegistry providers;
   register_all_providers(providers);

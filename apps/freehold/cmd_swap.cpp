@@ -31,11 +31,6 @@ struct SwapOptions {
   bool resume = false;
 };
 
-int fail(int code, const std::string& msg) {
-  std::cerr << "freehold: " << msg << "\n";
-  return code;
-}
-
 std::string clock_text(double s) {
   if (s < 0) return "--:--";
   long t = static_cast<long>(s + 0.5);

@@ -16,7 +16,9 @@ namespace jinja = fh::local::jinja;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
+fs::path template_dir() { return fs::path(FH_SOURCE_DIR) / "tests" / "chat_template"; }
+
+std::string read_all(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   REQUIRE_MESSAGE(f, "cannot open " << p);
   std::stringstream ss;
@@ -24,7 +26,6 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-fs::path here() { return fs::path(FH_SOURCE_DIR) / "tests" / "chat_template"; }
 
 jinja::RenderOptions fixed_clock() {
   jinja::RenderOptions o;
@@ -35,8 +36,8 @@ jinja::RenderOptions fixed_clock() {
 }  // namespace
 
 TEST_CASE("jinja snippets render like jinja2") {
-  json snippets = json::parse(slurp(here() / "snippets.json"));
-  json expected = json::parse(slurp(here() / "expected" / "snippets.json"));
+  json snippets = json::parse(read_all(template_dir() / "snippets.json"));
+  json expected = json::parse(read_all(template_dir() / "expected" / "snippets.json"));
   int n = 0;
   for (auto& s : snippets) {
     std::string name = s["name"];
@@ -117,7 +118,7 @@ TEST_CASE("hostile templates fail cleanly") {
 TEST_CASE("mutated real templates never crash") {
   std::vector<std::string> corpus;
   for (auto& e : fs::directory_iterator(fs::path(FH_SHARED_DIR) / "data" / "templates"))
-    if (e.path().extension() == ".jinja") corpus.push_back(slurp(e.path()));
+    if (e.path().extension() == ".jinja") corpus.push_back(read_all(e.path()));
   REQUIRE_FALSE(corpus.empty());
   json ctx = {{"messages", json::array({{{"role", "system"}, {"content", "s"}},
                                         {{"role", "user"}, {"content", "u"}},

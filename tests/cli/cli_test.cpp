@@ -283,3 +283,68 @@ return r or {error = err}
     }
   }
 }
+
+// Issue 9: the example experiment runs a scripted model and the shipped local model side by side.
+TEST_CASE("freehold swap runs the example experiment on a scripted model and on the local model") {
+  const std::string plans = std::string(FH_SOURCE_DIR) + "/scripts/plans/";
+  const std::string accurate = "mock/script?file=" + plans + "swap_example.accurate.json&mode=sequence";
+  const fs::path out = fs::temp_directory_path() / ("fh_cli_swap_" + std::to_string(getpid()));
+  fs::remove_all(out);
+  auto p = run({"swap", plans + "swap_example.lua", "--models", accurate + ",local/default", "--inputs",
+                plans + "swap_example.inputs.jsonl", "--scorer", plans + "swap_example.scorer.lua", "--concurrency", "1",
+                "--out", out.string()});
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  std::istringstream in(slurp(out / "results.jsonl"));
+  int local_cells = 0, scripted_cells = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto cell = fh::json::parse(line, nullptr, false);
+    REQUIRE(cell.is_object());
+    if (cell["model"] == "local/default") {
+      ++local_cells;
+      CHECK(cell["ok"] == true);  // a tiny story model answers badly, but it answers
+      CHECK(cell["usage"]["output_tokens"].get<int64_t>() > 0);
+      CHECK(cell["usage"]["input_tokens"].get<int64_t>() > 0);
+      CHECK(cell["cost_usd"] == 0.0);
+      CHECK(cell["score"].is_number());
+    } else {
+      ++scripted_cells;
+      CHECK(cell["score"] == 1.0);
+    }
+  }
+  CHECK(local_cells == 4);
+  CHECK(scripted_cells == 4);
+  const std::string md = slurp(out / "report.md");
+  CHECK(md.find("local/default") != std::string::npos);
+  CHECK(fs::file_size(out / "report.html") > 1000);
+  fs::remove_all(out);
+}
+
+// Issue 4: a budget from the config file holds like --budget-usd; the command line wins over it.
+TEST_CASE("a run budget from the config refuses a call before it is sent; --budget-usd overrides it") {
+  const auto plan = write_temp("budget.lua", R"LUA(
+local r, err = llm.chat{prompt = "hi", max_tokens = 100}
+return {ok = r ~= nil, message = err and err.message or ""}
+)LUA");
+  // Nothing listens on port 9: a call that is sent fails with a network error instead.
+  const auto tiny = write_temp("budget_tiny.json", R"({"providers": {"openai": {"base_url": "http://127.0.0.1:9/v1"}},
+      "budget": {"usd": 0.000001}})");
+  const std::vector<std::string> key = {"OPENAI_API_KEY=k"};
+  auto p = run({"run", plan.string(), "--json", "--config", tiny.string(), "--model", "openai/gpt-4o"}, key);
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  auto out = fh::json::parse(p.out, nullptr, false);
+  CHECK(out["ok"] == false);
+  CHECK(out["message"].get<std::string>().find("budget_exceeded") != std::string::npos);
+
+  auto wide = run({"run", plan.string(), "--json", "--config", tiny.string(), "--model", "openai/gpt-4o", "--budget-usd", "100"}, key);
+  REQUIRE(wide.code == 0);
+  auto out2 = fh::json::parse(wide.out, nullptr, false);
+  CHECK(out2["ok"] == false);
+  CHECK(out2["message"].get<std::string>().find("budget_exceeded") == std::string::npos);  // sent, and refused by the network
+
+  const auto bad = write_temp("budget_bad.json", R"({"budget": {"usd": -1}})");
+  auto b = run({"run", plan.string(), "--config", bad.string(), "--model", "mock/echo"});
+  CHECK(b.code == 2);
+  CHECK(b.err.find("budget.usd") != std::string::npos);
+}

@@ -12,7 +12,7 @@ using api::FinishReason;
 using fh::test::read_fixture;
 
 namespace {
-struct Expect {
+struct AnthropicExpect {
   const char* file;
   std::string model, text_prefix;
   size_t text_len;
@@ -24,7 +24,7 @@ struct Expect {
 }  // namespace
 
 TEST_CASE("anthropic codec: every streamed transcript / whole and split / gives the expected result") {
-  const std::vector<Expect> cases = {
+  const std::vector<AnthropicExpect> cases = {
       {"anthropic_stream_structured_output_json.sse", "claude-sonnet-4-5-20250929", "[12345,67890]", 13, {},
        FinishReason::stop, "end_turn", 135, 10},
       {"anthropic_stream_text_after_tool_result.sse", "claude-haiku-4-5-20251001",

@@ -3,6 +3,8 @@
 // the refusal is the policy's doing and not a broken harness.
 #include <doctest/doctest.h>
 
+#include "tests/tools/util.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -113,10 +115,7 @@ class TinyServer {
   std::thread thread_;
 };
 
-asio::awaitable<void> store(asio::awaitable<Result<json>> op, std::optional<Result<json>>& out) {
-  auto r = co_await std::move(op);
-  out.emplace(std::move(r));
-}
+using tools_test::store;
 
 Result<json> fetch(const std::string& url, http::FetchOptions o = {}, json extra = json::object(),
                    std::shared_ptr<const fh::sandbox::Redactor> redactor = nullptr) {
@@ -153,7 +152,7 @@ http::FetchOptions loopback_is_public() {
   return o;
 }
 
-Errc code_of(const Result<json>& r) { return r.ok() ? Errc::internal : r.error().code; }
+using tools_test::code_of;
 
 }  // namespace
 

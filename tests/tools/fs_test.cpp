@@ -2,6 +2,8 @@
 // plus behaviour: atomic writes, caps, binary refusal, edit-exactly-once, listing.
 #include <doctest/doctest.h>
 
+#include "tests/tools/util.hpp"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -26,7 +28,7 @@ Workspace open_ws(const TempDir& d) {
   REQUIRE(ws.ok());
   return std::move(ws).value();
 }
-Errc code_of(const fh::Result<json>& r) { return r.ok() ? Errc::internal : r.error().code; }
+using tools_test::code_of;
 }  // namespace
 
 TEST_CASE("F1 ../ and absolute paths are refused; openat2 itself says EXDEV") {

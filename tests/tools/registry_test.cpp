@@ -4,6 +4,8 @@
 // A cases of SECURITY.md §5 that touch this layer.
 #include <doctest/doctest.h>
 
+#include "tests/tools/util.hpp"
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,11 +31,7 @@ using fh::test::TempDir;
 
 namespace {
 
-// Result<T> has no default constructor, so completion goes through a void wrapper coroutine.
-asio::awaitable<void> store(asio::awaitable<Result<json>> op, std::optional<Result<json>>& out) {
-  auto r = co_await std::move(op);
-  out.emplace(std::move(r));
-}
+using tools_test::store;
 
 template <class Handler = decltype(asio::detached)>
 void spawn_into(asio::io_context& io, asio::awaitable<Result<json>> op, std::optional<Result<json>>& out,
@@ -50,7 +48,7 @@ Result<json> call(std::shared_ptr<Registry> reg, const std::string& name, json a
   return std::move(*out);
 }
 
-Errc code_of(const Result<json>& r) { return r.ok() ? Errc::internal : r.error().code; }
+using tools_test::code_of;
 
 asio::awaitable<Result<json>> sleepy(json, fh::api::ToolCallContext) {
   auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
