@@ -163,7 +163,7 @@ class Router final : public api::Provider {
     tokens = input + output;
     auto worst = worst_case_usd(provider, target.model, input, output);
     ProviderError e;
-    e.kind = ErrorKind::invalid_request;
+    e.kind = ErrorKind::budget_exceeded;
     e.retryable = false;
     e.provider = provider;
     if (!worst && lim.usd && !lim.allow_unknown_prices) {

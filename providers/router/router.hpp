@@ -7,7 +7,7 @@
 //    invalid_request, context_length, 429 insufficient_quota, not_found) and cancellation.
 //  - A run-level RetryBudget (shared across routers of one run) caps the total number of retries.
 //  - Budgets (SpendBudget): each call's worst case is reserved before it is sent; a call that does
-//    not fit is refused with a "budget_exceeded" error (kind invalid_request, not retryable) and
+//    not fit is refused with a "budget_exceeded" error (its own ErrorKind, not retryable) and
 //    the next provider in the chain is tried; the reservation settles to the real cost.
 //  - Fallback: after a provider gives up, the next one in the list; never a provider not listed.
 //  - A stream that already delivered events to the sink is never retried or moved: its error is

@@ -13,9 +13,9 @@ std::optional<E> lookup(const std::array<std::string_view, N>& names, std::strin
 }
 constexpr std::array<std::string_view, 4> kRoles{"system", "user", "assistant", "tool"};
 constexpr std::array<std::string_view, 6> kFinish{"stop", "length", "tool_calls", "content_filter", "refusal", "error"};
-constexpr std::array<std::string_view, 11> kKinds{"auth", "permission", "not_found", "invalid_request",
+constexpr std::array<std::string_view, 12> kKinds{"auth", "permission", "not_found", "invalid_request",
                                                   "context_length", "rate_limit", "overloaded", "server",
-                                                  "network", "timeout", "cancelled"};
+                                                  "network", "timeout", "cancelled", "budget_exceeded"};
 constexpr std::array<std::string_view, 8> kEvents{"text", "reasoning", "tool_call_start", "tool_call_delta",
                                                   "tool_call_end", "usage", "finish", "error"};
 

@@ -93,7 +93,8 @@ struct ChatResult {
 
 enum class ErrorKind {
   auth, permission, not_found, invalid_request, context_length, rate_limit,
-  overloaded, server, network, timeout, cancelled
+  overloaded, server, network, timeout, cancelled,
+  budget_exceeded  // refused before sending: the run's budget cannot cover the call's worst case
 };
 
 struct ProviderError {

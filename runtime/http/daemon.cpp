@@ -52,7 +52,7 @@ std::string new_id(std::string_view prefix) {
 
 json RunEntry::describe() const {
   json j = {{"id", id}, {"state", state}, {"output", output}, {"error", error}, {"usage", usage},
-            {"cost_usd", cost_usd}, {"created_at", created_at},
+            {"cost_usd", cost_usd}, {"unpriced_llm_calls", unpriced_llm_calls}, {"created_at", created_at},
             {"finished_at", finished_at.empty() ? json(nullptr) : json(finished_at)}, {"model", model},
             {"events", events.size()}};
   if (!name.empty()) j["name"] = name;
@@ -124,6 +124,8 @@ std::shared_ptr<RunEntry> Daemon::Impl::find(const std::string& id) {
     e->error = r.summary.value("error", json(nullptr));
     e->usage = r.summary.value("usage", json(nullptr));
     e->cost_usd = r.summary.value("cost_usd", json(nullptr));
+    if (auto it = r.summary.find("unpriced_llm_calls"); it != r.summary.end() && it->is_number_integer())
+      e->unpriced_llm_calls = it->get<int64_t>();
     e->model = r.summary.value("model", "");
     e->trigger = r.summary.value("trigger", "");
   }
@@ -312,6 +314,7 @@ void Daemon::Impl::start(const std::shared_ptr<RunEntry>& e, std::vector<json> j
     }
     e->usage = api::to_json(res.usage);
     e->cost_usd = res.cost_usd ? json(*res.cost_usd) : json(nullptr);
+    e->unpriced_llm_calls = res.unpriced_llm_calls;
     e->finished_at = now_iso();
     e->finished = true;
     self->metrics.run_finished(e->state, std::chrono::duration<double>(std::chrono::steady_clock::now() - e->started).count());

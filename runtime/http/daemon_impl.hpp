@@ -43,6 +43,7 @@ struct PendingApproval {
 struct RunEntry {
   std::string id, name, state = "pending", created_at, finished_at, model, workspace;
   json input = json::object(), output = nullptr, error = nullptr, usage = nullptr, cost_usd = nullptr, limits = nullptr;
+  int64_t unpriced_llm_calls = 0;  // model calls without a known price: cost_usd leaves them out
   std::string source;
   std::string trigger;  // the trigger that started the run (empty: an API request)
   std::chrono::steady_clock::time_point started{};  // for the run-duration histogram

@@ -176,6 +176,7 @@ int status_for(api::ErrorKind k) {
     case api::ErrorKind::context_length: return 400;
     case api::ErrorKind::not_found: return 404;
     case api::ErrorKind::rate_limit: return 429;
+    case api::ErrorKind::budget_exceeded: return 402;
     case api::ErrorKind::timeout: return 504;
     case api::ErrorKind::overloaded: return 503;
     default: return 502;

@@ -111,9 +111,8 @@ void Engine::emit_event(json event) {
 void Engine::add_usage(const api::ChatResult& r) {
   ++outcome_.llm_calls;
   outcome_.usage += r.usage;
-  if (r.cost_usd) {
-    outcome_.cost_usd = outcome_.cost_usd.value_or(0.0) + *r.cost_usd;
-  }
+  if (r.cost_usd) outcome_.cost_usd = outcome_.cost_usd.value_or(0.0) + *r.cost_usd;
+  else ++outcome_.unpriced_llm_calls;
 }
 
 void Engine::kill(Kill k) {

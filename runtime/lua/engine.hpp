@@ -68,8 +68,9 @@ struct Outcome {
   std::string message;    // one line: what went wrong
   std::string traceback;  // Lua traceback of a runtime error
   api::Usage usage;       // summed over every model call
-  std::optional<double> cost_usd;
+  std::optional<double> cost_usd;  // summed over the priced calls; null when none was priced
   int64_t llm_calls = 0;
+  int64_t unpriced_llm_calls = 0;  // calls whose price is unknown: cost_usd leaves them out
   int64_t tool_calls = 0;
 };
 

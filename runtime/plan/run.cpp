@@ -31,7 +31,7 @@ std::string_view RunResult::status_name() const noexcept {
 json RunResult::to_json() const {
   json j = {{"status", status_name()}, {"output", output}, {"usage", api::to_json(usage)},
             {"cost_usd", cost_usd ? json(*cost_usd) : json(nullptr)}, {"llm_calls", llm_calls},
-            {"tool_calls", tool_calls}, {"duration_ms", duration_ms}};
+            {"unpriced_llm_calls", unpriced_llm_calls}, {"tool_calls", tool_calls}, {"duration_ms", duration_ms}};
   if (status != Status::succeeded) j["error"] = {{"message", message}, {"traceback", traceback}};
   return j;
 }
@@ -91,11 +91,15 @@ asio::awaitable<RunResult> Run::execute() {
       res.usage = out.usage;
       res.cost_usd = out.cost_usd;
       res.llm_calls = out.llm_calls;
+      res.unpriced_llm_calls = out.unpriced_llm_calls;
       res.tool_calls = out.tool_calls;
     }
   }
   finish();
-  json done = {{"type", "run_finished"}, {"status", res.status_name()}};
+  // The run's totals travel with its last event (and so into every journal and trace).
+  json done = {{"type", "run_finished"}, {"status", res.status_name()}, {"usage", api::to_json(res.usage)},
+               {"cost_usd", res.cost_usd ? json(*res.cost_usd) : json(nullptr)}, {"llm_calls", res.llm_calls},
+               {"unpriced_llm_calls", res.unpriced_llm_calls}, {"tool_calls", res.tool_calls}};
   if (res.status == RunResult::Status::succeeded) done["output"] = res.output;
   else done["error"] = res.message;
   sink(std::move(done));

@@ -28,8 +28,9 @@ struct RunResult {
   std::string message;    // one line
   std::string traceback;  // for runtime errors
   api::Usage usage;
-  std::optional<double> cost_usd;
+  std::optional<double> cost_usd;   // a partial sum when unpriced_llm_calls > 0
   int64_t llm_calls = 0, tool_calls = 0;
+  int64_t unpriced_llm_calls = 0;
   int64_t duration_ms = 0;
 
   int exit_code() const noexcept;  // 0 ok, 1 failed, 2 invalid plan, 3 limit, 130 cancelled

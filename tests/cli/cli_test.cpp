@@ -324,7 +324,7 @@ TEST_CASE("freehold swap runs the example experiment on a scripted model and on 
 TEST_CASE("a run budget from the config refuses a call before it is sent; --budget-usd overrides it") {
   const auto plan = write_temp("budget.lua", R"LUA(
 local r, err = llm.chat{prompt = "hi", max_tokens = 100}
-return {ok = r ~= nil, message = err and err.message or ""}
+return {ok = r ~= nil, message = err and err.message or "", code = err and err.code or ""}
 )LUA");
   // Nothing listens on port 9: a call that is sent fails with a network error instead.
   const auto tiny = write_temp("budget_tiny.json", R"({"providers": {"openai": {"base_url": "http://127.0.0.1:9/v1"}},
@@ -336,6 +336,7 @@ return {ok = r ~= nil, message = err and err.message or ""}
   auto out = fh::json::parse(p.out, nullptr, false);
   CHECK(out["ok"] == false);
   CHECK(out["message"].get<std::string>().find("budget_exceeded") != std::string::npos);
+  CHECK(out["code"] == "budget_exceeded");
 
   auto wide = run({"run", plan.string(), "--json", "--config", tiny.string(), "--model", "openai/gpt-4o", "--budget-usd", "100"}, key);
   REQUIRE(wide.code == 0);

@@ -55,6 +55,7 @@ TEST_CASE("budget: over-budget call refused before sending / settles to the real
   auto r1 = fh::test::run_co(ctx, router->chat(ask("gpt-4o", 1000)));
   REQUIRE(r1);
   REQUIRE(!r1->ok());
+  CHECK(r1->error().kind == api::ErrorKind::budget_exceeded);
   CHECK(r1->error().message.rfind("budget_exceeded", 0) == 0);
   CHECK(!r1->error().retryable);
   CHECK(server.requests().empty());
