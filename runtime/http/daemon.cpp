@@ -292,6 +292,7 @@ void Daemon::Impl::start(const std::shared_ptr<RunEntry>& e, std::vector<json> j
   rr.services.default_model = e->model;
   rr.services.run_id = e->id;
   rr.services.workspace = e->workspace;
+  rr.services.recorder = make_journaled_recorder(e->effects);
   rr.services.on_event = [this, weak](json ev) {
     if (auto en = weak.lock()) add_event(*en, std::move(ev));
   };

@@ -32,6 +32,8 @@ std::shared_ptr<api::Provider> make_journaled_provider(std::shared_ptr<api::Prov
                                                        std::shared_ptr<EffectLog> log);
 // A tool host whose calls are journaled and, on resume, served from the journal.
 std::shared_ptr<api::ToolHost> make_journaled_tools(std::shared_ptr<api::ToolHost> inner, std::shared_ptr<EffectLog> log);
+// The plan's clock reads, random seeds and sleep deadlines, journaled and served back on resume.
+std::shared_ptr<lua::Recorder> make_journaled_recorder(std::shared_ptr<EffectLog> log);
 
 struct PendingApproval {
   explicit PendingApproval(boost::asio::any_io_executor ex) : timer(ex) {}

@@ -6,7 +6,8 @@
 // differently. Model calls have no outside effect: only their results are recorded, and one in
 // flight at a crash is simply made again. Tool calls are recorded when they start and when they
 // end; one that started but never ended is re-run only if the tool is declared idempotent, else
-// it fails with "outcome unknown" and the run fails naming the call.
+// it fails with "outcome unknown" and the run fails naming the call. The plan's clock reads,
+// random seeds and sleep deadlines are recorded too (JournaledRecorder).
 #include <chrono>
 
 #include <boost/asio/awaitable.hpp>
@@ -123,7 +124,30 @@ class JournaledTools : public api::ToolHost {
   std::shared_ptr<EffectLog> log_;
 };
 
+// Clock reads, random seeds and sleep deadlines of the plan VM (lua::Recorder), journaled as
+// done effects under the engine's keys ("time:m.2#3"): a resumed run reads the same values.
+class JournaledRecorder : public lua::Recorder {
+ public:
+  explicit JournaledRecorder(std::shared_ptr<EffectLog> log) : log_(std::move(log)) {}
+  json recall(const std::string& key, json live) override {
+    if (auto it = log_->done.find(key); it != log_->done.end() && it->second.is_object() && it->second.contains("ok")) {
+      ++log_->replayed;
+      return it->second["ok"];
+    }
+    log_->record({{"type", "effect"}, {"kind", key.substr(0, key.find(':'))}, {"key", key}, {"state", "done"},
+                  {"outcome", {{"ok", live}}}});
+    return live;
+  }
+
+ private:
+  std::shared_ptr<EffectLog> log_;
+};
+
 }  // namespace
+
+std::shared_ptr<lua::Recorder> make_journaled_recorder(std::shared_ptr<EffectLog> log) {
+  return std::make_shared<JournaledRecorder>(std::move(log));
+}
 
 std::shared_ptr<api::Provider> make_journaled_provider(std::shared_ptr<api::Provider> inner, std::string model,
                                                        std::shared_ptr<EffectLog> log) {

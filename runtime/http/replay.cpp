@@ -91,6 +91,7 @@ Result<json> replay_journal(const std::string& journal_path, const std::string& 
   rr.services.tools = host.get();
   rr.services.default_model = model;
   rr.services.run_id = submitted->value("run_id", "replay");
+  rr.services.recorder = make_journaled_recorder(log);
   asio::io_context io(1);
   auto run = plan::Run::create(asio::make_strand(io), std::move(rr));
   plan::RunResult res;

@@ -1,5 +1,7 @@
 #include "runtime/lua/engine.hpp"
 
+#include <cstring>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,6 +31,12 @@ struct Engine::Branch {
   // Shared with the driver's completion handler, which outlives this Branch's map entry.
   std::shared_ptr<asio::cancellation_signal> signal = std::make_shared<asio::cancellation_signal>();
   std::vector<exec::Event*> watchers;
+  // Replayable reads: the branch's place in the spawn tree ("m", "m.1", "m.1.2"), how many
+  // children it spawned, how many reads it recorded, and its own math.random state.
+  std::string path;
+  int children = 0;
+  int reads = 0;
+  std::vector<unsigned char> rng;  // empty until the branch seeds its stream
 };
 
 namespace {
@@ -156,6 +164,18 @@ Result<api::ResolvedModel> Engine::resolve_model(const std::string& model) {
   return r;
 }
 
+json Engine::recall(std::string_view kind, json live) {
+  if (!services_.recorder || !running_) return live;  // no plan code runs outside a branch
+  std::string key = std::string(kind) + ":" + running_->path + "#" + std::to_string(++running_->reads);
+  return services_.recorder->recall(key, std::move(live));
+}
+
+bool Engine::branch_random_seeded() const { return running_ && !running_->rng.empty(); }
+
+void Engine::mark_branch_random_seeded() {
+  if (running_ && rng_state_ && running_->rng.empty()) running_->rng.resize(rng_size_);  // filled after the resume
+}
+
 void Engine::cancel_branch(Branch* b) {
   if (b->state == Branch::State::ok || b->state == Branch::State::error || b->state == Branch::State::cancelled)
     return;
@@ -180,6 +200,7 @@ int Engine::spawn_branch(lua_State* L, int idx) {
   idx = lua_absindex(L, idx);
   auto b = std::make_unique<Branch>();
   b->id = next_branch_++;
+  b->path = running_ ? running_->path + "." + std::to_string(++running_->children) : "m";
   b->co = lua_newthread(L);
   b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, idx);
@@ -225,7 +246,12 @@ asio::awaitable<void> Engine::drive(std::shared_ptr<Engine> self, Branch* b) {
       break;
     }
     int nres = 0;
+    // This branch's random stream in, and (once it was seeded) back out after it ran.
+    if (!b->rng.empty()) std::memcpy(rng_state_, b->rng.data(), rng_size_);
+    running_ = b;
     int st = lua_resume(co, nullptr, nargs, &nres);
+    running_ = nullptr;
+    if (!b->rng.empty()) std::memcpy(b->rng.data(), rng_state_, rng_size_);
     if (st == LUA_YIELD) {
       bool is_effect = nres == 1 && lua_touserdata(co, -1) == effect_sentinel() && pending_;
       lua_pop(co, nres);

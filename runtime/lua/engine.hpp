@@ -48,6 +48,19 @@ struct Limits {
 // What a run reports through its event callback (journal, CLI stderr, daemon SSE).
 using EventFn = std::function<void(json event)>;
 
+// Makes a run's own nondeterminism replayable: clock reads (os.time, os.date, os.clock), the
+// random seed and sleep deadlines. When a run is executed again (the daemon resuming it after a
+// crash, `freehold replay`), each read gets back the value recorded under the same key the first
+// time. Keys are "<kind>:<branch path>#<n>": the n-th recorded read of that branch, where the
+// path names the branch by its place in the spawn tree, so branches that interleave differently
+// on the second execution still meet their own values. Without a recorder every read is live.
+class Recorder {
+ public:
+  virtual ~Recorder() = default;
+  // The value recorded under `key` by an earlier execution, else records `live` and returns it.
+  virtual json recall(const std::string& key, json live) = 0;
+};
+
 struct Services {
   const api::ProviderRegistry* providers = nullptr;
   api::ToolHost* tools = nullptr;
@@ -55,6 +68,7 @@ struct Services {
   std::string run_id;
   std::string workspace;
   EventFn on_event;  // may be empty
+  std::shared_ptr<Recorder> recorder;  // may be empty: clocks, random and sleeps are live
 };
 
 // Pushes an Effect's results onto the Lua stack (always called in protected mode).
@@ -114,6 +128,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // Resolves "provider/model" once per run (providers with per-run state stay consistent).
   Result<api::ResolvedModel> resolve_model(const std::string& model);
   void remove_canceller(int id);
+  // Replayable reads (see Recorder): `live` recorded under "<kind>:<branch>#<n>", or what an
+  // earlier execution recorded there. Without a recorder, returns `live`.
+  bool recording() const noexcept { return static_cast<bool>(services_.recorder); }
+  json recall(std::string_view kind, json live);
+  // While recording, each branch draws from its own math.random stream, seeded through recall():
+  // the engine swaps the generator's state (the userdata behind math.random) between branches.
+  void set_random_state(void* state, size_t size) { rng_state_ = state, rng_size_ = size; }
+  bool branch_random_seeded() const;
+  void mark_branch_random_seeded();
 
   // ---- used by the VM hook and allocator ----
   struct Mem { size_t used = 0, limit = 0, peak = 0; bool hit = false; };
@@ -151,6 +174,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   int next_branch_ = 1;
   std::unordered_map<int, std::function<void()>> cancellers_;
   std::unordered_map<std::string, api::ResolvedModel> resolved_;  // per-run cache of model strings
+  Branch* running_ = nullptr;  // the branch whose Lua code runs now (inside lua_resume)
+  void* rng_state_ = nullptr;
+  size_t rng_size_ = 0;
   int next_canceller_ = 1;
   Outcome outcome_;
   bool has_cost_ = false;

@@ -1,4 +1,5 @@
 // task.* — sleeps and parallel branches (task.all, task.spawn, task.join).
+#include <algorithm>
 #include <cmath>
 
 #include <boost/asio/as_tuple.hpp>
@@ -20,6 +21,15 @@ int l_task_sleep(lua_State* L) {
   luaL_argcheck(L, std::isfinite(s) && s >= 0 && s <= 365.0 * 86400, 1, "seconds must be between 0 and one year");
   Engine& e = Engine::of(L);
   auto us = std::chrono::microseconds(std::llround(s * 1e6));
+  if (e.recording() && us.count() > 0) {
+    // The deadline on the wall clock is recorded: executed again, a sleep that had finished
+    // returns at once and one cut short by a crash waits only for the rest.
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t deadline = recall_integer(L, "sleep", now_ms + (us.count() + 999) / 1000);
+    int64_t left_ms = deadline <= now_ms ? 0 : std::min<int64_t>(deadline - now_ms, us.count() / 1000 + 1);
+    us = std::min(us, std::chrono::microseconds(left_ms * 1000));
+  }
   return e.yield(L, [ex = e.executor(), us]() -> asio::awaitable<Pusher> {
     if (us.count() == 0) {
       co_await asio::post(ex, asio::use_awaitable);  // a turn of the loop: lets other branches run

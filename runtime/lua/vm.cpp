@@ -297,6 +297,7 @@ int open_plan_api(lua_State* L) {
   open_task(L);
   open_llm(L);
   open_tool(L);
+  open_replayable(L);
   for (const char* lib : {"string", "table", "math", "utf8", "os", "coroutine", "json", "log", "task", "llm"})
     freeze_global(L, lib);
   open_prelude(L);  // tool, agent: read-only and compiled on first use

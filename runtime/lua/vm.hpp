@@ -24,6 +24,11 @@ void open_json(lua_State* L);
 void open_log(lua_State* L);
 void open_tool(lua_State* L);
 void open_prelude(lua_State* L);  // Lua-side library (scripts/lib/*.lua, embedded)
+// With a Recorder: replayable os.time/os.date/os.clock and per-branch math.random streams.
+void open_replayable(lua_State* L);
+// Engine::recall for an integer (a clock read, a deadline); a recorded value that is not an
+// integer raises a Lua error.
+int64_t recall_integer(lua_State* L, const char* kind, int64_t live);
 
 // Pushes a new error table {code=, message=, retryable=, ...} with the shared metatable.
 void push_error(lua_State* L, const Error& e);

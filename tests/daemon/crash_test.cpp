@@ -135,3 +135,100 @@ TEST_CASE("daemon crash: 100 runs survive SIGKILL and finish with no effect done
   CHECK(succeeded + unknown == 100);
   CHECK(succeeded >= 50);
 }
+
+// Clock reads, random numbers and sleeps are journaled effects too: a run SIGKILLed during its
+// second sleep resumes with the values it had read before, does not sleep its finished first
+// sleep again, and waits only for what was left of the second.
+TEST_CASE("daemon crash: a resumed run reads the same clocks and random numbers and does not sleep twice") {
+  auto data = fh::test::temp_dir("clock-data"), ws = fh::test::temp_dir("clock-ws");
+  std::string port_file = data + "/../" + fs::path(data).filename().string() + ".port";
+  pid_t pid = spawn_server(data, ws, port_file);
+  REQUIRE(pid > 0);
+  fh::test::Client c;
+  c.port = wait_port(port_file);
+  REQUIRE(c.port != 0);
+  std::ifstream(data + "/token") >> c.token;
+  const char* plan =
+      "local function read() return {r = math.random(1, 1000000000), f = math.random(), t = os.time(),\n"
+      "                               d = os.date('!%Y-%m-%dT%H:%M:%S'), c = os.clock()} end\n"
+      "local v1 = read()\n"
+      "task.sleep(1)\n"
+      "local v2 = read()\n"
+      "local ok, err = tool.call('append', {path = 'marks.txt', line = json.encode({v1, v2})})\n"
+      "if not ok then error(tostring(err)) end\n"
+      "task.sleep(2)\n"
+      "local v3 = read()\n"
+      "return {v1 = v1, v2 = v2, later = v3.c >= v2.c and v3.t >= v2.t}";
+  auto t_submit = std::chrono::steady_clock::now();
+  auto r = c.post("/v1/runs", {{"source", plan}});
+  REQUIRE(r.status == 201);
+  std::string id = r.j()["id"];
+  // Kill the daemon once the second sleep has started (its deadline is in the journal).
+  auto sleeping = [&] {
+    for (auto& l : read_lines(data + "/runs/" + id + ".jsonl"))
+      if (l.find("\"sleep:m#9\"") != std::string::npos) return true;
+    return false;
+  };
+  for (int i = 0; i < 1000 && !sleeping(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(sleeping());
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  auto marks = read_lines(ws + "/marks.txt");
+  REQUIRE(marks.size() == 1);
+  json before = json::parse(marks[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // 0.5 s of the 2 s sleep pass while it is down
+
+  auto t_restart = std::chrono::steady_clock::now();
+  pid = spawn_server(data, ws, port_file);
+  c.port = wait_port(port_file);
+  REQUIRE(c.port != 0);
+  json d = c.wait_run(id, [](const json& j) { return j.value("state", "") == "succeeded" || j.value("state", "") == "failed"; },
+                      15000);
+  auto t_done = std::chrono::steady_clock::now();
+  double resume_s = std::chrono::duration<double>(t_done - t_restart).count();
+  double total_s = std::chrono::duration<double>(t_done - t_submit).count();
+  MESSAGE("restart to finish " << resume_s << " s, submit to finish " << total_s << " s");
+  REQUIRE(d.value("state", "") == "succeeded");
+  // The values read before the crash come back unchanged after it.
+  CHECK(d["output"]["v1"] == before[0]);
+  CHECK(d["output"]["v2"] == before[1]);
+  CHECK(d["output"]["later"] == true);
+  CHECK(read_lines(ws + "/marks.txt").size() == 1);  // the tool call was not made again
+  // The first sleep is not slept again and the second only for what was left of it (about
+  // 1.5 s of its 2 s): sleeping either again in full would take 2 s or more.
+  CHECK(resume_s < 1.8);
+  CHECK(resume_s > 1.0);
+  CHECK(total_s >= 3.0);
+  int resumed = 0;
+  int64_t replayed = 0;
+  for (auto& fr : c.events(id)) {
+    resumed += fr.event == "run_resumed";
+    if (fr.event == "run_state") replayed += fr.data.value("replayed_effects", 0);
+  }
+  CHECK(resumed == 1);
+  // Served from the journal: the random seed, 2 x (os.time, os.date, os.clock), 2 sleeps, the tool call.
+  CHECK(replayed == 10);
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
+}
+
+TEST_CASE("daemon replay: a run's clock reads, random numbers and sleeps come back from its journal") {
+  fh::test::DaemonFixture f;
+  const char* plan = "local a = {math.random(1, 1000000000), os.time(), os.clock()}\n"
+                     "task.sleep(0.3)\n"
+                     "return {a = a, b = {math.random(), os.date('!%c')}}";
+  auto r = f.client.post("/v1/runs", {{"source", plan}});
+  REQUIRE(r.status == 201);
+  std::string id = r.j()["id"];
+  json d = f.client.wait_run(id, [](const json& j) { return j.value("state", "") == "succeeded"; });
+  REQUIRE(d.value("state", "") == "succeeded");
+  auto t0 = std::chrono::steady_clock::now();
+  auto rep = fh::httpd::replay_journal(f.data_dir + "/runs/" + id + ".jsonl", f.data_dir);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(rep);
+  CHECK((*rep)["ok"] == true);
+  CHECK((*rep)["replayed"]["output"] == d["output"]);
+  CHECK((*rep)["replayed_effects"] == 5);  // the seed, os.time, os.clock, the sleep, os.date
+  CHECK(ms < 250);                         // the finished sleep is not slept again
+}
