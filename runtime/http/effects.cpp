@@ -134,8 +134,10 @@ class JournaledRecorder : public lua::Recorder {
       ++log_->replayed;
       return it->second["ok"];
     }
+    // Not fsynced on its own: what the plan does with the value next (a tool call, a model call,
+    // its end) is, and that writes this line out too; a kill -9 loses nothing either way.
     log_->record({{"type", "effect"}, {"kind", key.substr(0, key.find(':'))}, {"key", key}, {"state", "done"},
-                  {"outcome", {{"ok", live}}}});
+                  {"outcome", {{"ok", live}}}, {"sync", false}});
     return live;
   }
 

@@ -113,6 +113,9 @@ Journal::~Journal() {
 }
 
 bool Journal::is_effect_boundary(const json& event) {
+  // "sync": false: a record whose loss in a power cut is harmless on its own (a clock read); the
+  // next boundary's fdatasync writes it out with everything before it.
+  if (auto it = event.find("sync"); it != event.end() && it->is_boolean() && !it->get<bool>()) return false;
   static const char* types[] = {"run_started", "llm_result", "llm_error", "tool_call", "tool_result",
                                 "run_finished", "effect", "approval"};
   std::string t = event.value("type", "");
