@@ -144,6 +144,13 @@ TEST_CASE("daemon crash: a resumed run reads the same clocks and random numbers 
   std::string port_file = data + "/../" + fs::path(data).filename().string() + ".port";
   pid_t pid = spawn_server(data, ws, port_file);
   REQUIRE(pid > 0);
+  struct Reap {  // a failed REQUIRE must not leave the server running
+    pid_t& pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
   fh::test::Client c;
   c.port = wait_port(port_file);
   REQUIRE(c.port != 0);
@@ -209,8 +216,6 @@ TEST_CASE("daemon crash: a resumed run reads the same clocks and random numbers 
   CHECK(resumed == 1);
   // Served from the journal: the random seed, 2 x (os.time, os.date, os.clock), 2 sleeps, the tool call.
   CHECK(replayed == 10);
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, &status, 0);
 }
 
 TEST_CASE("daemon replay: a run's clock reads, random numbers and sleeps come back from its journal") {
