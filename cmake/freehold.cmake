@@ -58,3 +58,10 @@ if(FH_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Benchmarks measure release code: under the sanitizers they are not built by default (CI time).
+function(fh_bench target)
+  if(FH_SANITIZE)
+    set_target_properties(${target} PROPERTIES EXCLUDE_FROM_ALL ON)
+  endif()
+endfunction()

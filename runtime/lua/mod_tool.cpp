@@ -71,7 +71,10 @@ int l_make_error(lua_State* L) {
 // log_event(table) -> reports a tool event from Lua-defined tools
 int l_tool_event(lua_State* L) {
   auto j = to_json(L, 1);
-  if (j) Engine::of(L).emit_event(std::move(j.value()));
+  if (!j) return 0;
+  Engine& e = Engine::of(L);
+  if (j->is_object() && j->value("type", "") == "tool_call") e.count_tool_call();  // plan-defined tools count too
+  e.emit_event(std::move(j.value()));
   return 0;
 }
 }  // namespace

@@ -20,7 +20,7 @@
 #include <boost/asio/post.hpp>
 
 #include "runtime/core/result.hpp"
-#include "tests/providers/support/mock_server.hpp"
+#include "tests/providers/support/server_thread.hpp"
 
 namespace fs = std::filesystem;
 
@@ -190,20 +190,6 @@ TEST_CASE("freehold tokenize prints the ids the model was trained with") {
 // recorded OpenAI and Anthropic reply they must produce the same unified result (and, streamed,
 // the same events), apart from the timings.
 namespace {
-struct ServerThread {
-  boost::asio::io_context ctx;
-  std::optional<fh::test::MockServer> server;
-  std::thread thread;
-  explicit ServerThread(fh::test::MockServer::Handler h) {
-    server.emplace(ctx.get_executor(), std::move(h));
-    thread = std::thread([this] { ctx.run(); });
-  }
-  ~ServerThread() {
-    boost::asio::post(ctx, [this] { server->stop(); });
-    ctx.stop();
-    thread.join();
-  }
-};
 
 fh::json drop_timings(fh::json j) {
   if (j.is_object()) {
@@ -246,7 +232,7 @@ return r or {error = err}
     const bool stream = name.ends_with(".sse");
     const bool openai = name.rfind("openai", 0) == 0;
     const std::string body = fh::test::read_fixture(name);
-    ServerThread st([&](const fh::test::MockRequest&) {
+    fh::test::ServerThread st([&](const fh::test::MockRequest&) {
       fh::test::MockResponse r;
       r.body = body;
       if (!stream) {

@@ -69,9 +69,12 @@ TEST_CASE("daemon crash: 100 runs survive SIGKILL and finish with no effect done
     REQUIRE(r.status == 201);
     ids.push_back(r.j()["id"]);
   }
-  // Kill it mid-way: some lines written, not all.
+  // Kill it mid-way: the first round of lines written, the second round of model calls (1 s each)
+  // in flight. The pause lets the first round's journal records land even on a loaded machine, so
+  // the kill meets mostly model calls (redone on resume) and few appends (outcome unknown).
   for (int i = 0; i < 2000 && read_lines(ws + "/lines.txt").size() < 100; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);

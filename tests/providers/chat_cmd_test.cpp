@@ -14,29 +14,16 @@
 #include "apps/freehold/register_remote.hpp"
 #include "tests/providers/support/decode.hpp"
 #include "tests/providers/support/mock_server.hpp"
+#include "tests/providers/support/server_thread.hpp"
 
 using namespace fh;
 using fh::test::MockRequest;
 using fh::test::MockResponse;
 using fh::test::MockServer;
 using fh::test::read_fixture;
+using fh::test::ServerThread;
 
 namespace {
-// The mock server runs on its own thread; the command runs its own io_context.
-struct ServerThread {
-  boost::asio::io_context ctx;
-  std::optional<MockServer> server;
-  std::thread thread;
-  explicit ServerThread(MockServer::Handler h) {
-    server.emplace(ctx.get_executor(), std::move(h));
-    thread = std::thread([this] { ctx.run(); });
-  }
-  ~ServerThread() {
-    boost::asio::post(ctx, [this] { server->stop(); });
-    ctx.stop();
-    thread.join();
-  }
-};
 std::vector<json> lines(const std::string& s) {
   std::vector<json> out;
   std::istringstream in(s);
