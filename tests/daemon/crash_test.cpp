@@ -38,6 +38,33 @@ uint16_t wait_port(const std::string& port_file) {
   return 0;
 }
 
+// A daemon process (daemon_test_server) over a data folder and a workspace that outlive it: start()
+// spawns it and connects the client; kill9() is the crash, stop(SIGTERM) the clean end; the destructor reaps whatever is left,
+// also when a REQUIRE fails.
+struct ServerProcess {
+  std::string data, ws, port_file;
+  pid_t pid = -1;
+  fh::test::Client client;
+  explicit ServerProcess(const std::string& name)
+      : data(fh::test::temp_dir(name + "-data")), ws(fh::test::temp_dir(name + "-ws")),
+        port_file(data + "/../" + fs::path(data).filename().string() + ".port") {}
+  ~ServerProcess() { kill9(); }
+  bool start() {
+    pid = spawn_server(data, ws, port_file);
+    if (pid <= 0) return false;
+    client.port = wait_port(port_file);
+    std::ifstream(data + "/token") >> client.token;
+    return client.port != 0;
+  }
+  void stop(int sig) {
+    if (pid <= 0) return;
+    ::kill(pid, sig);
+    ::waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  void kill9() { stop(SIGKILL); }
+};
+
 std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> out;
   std::ifstream f(path);
@@ -47,14 +74,10 @@ std::vector<std::string> read_lines(const std::string& path) {
 }  // namespace
 
 TEST_CASE("daemon crash: 100 runs survive SIGKILL and finish with no effect done twice") {
-  auto data = fh::test::temp_dir("crash-data"), ws = fh::test::temp_dir("crash-ws");
-  std::string port_file = data + "/../" + fs::path(data).filename().string() + ".port";
-  pid_t pid = spawn_server(data, ws, port_file);
-  REQUIRE(pid > 0);
-  fh::test::Client c;
-  c.port = wait_port(port_file);
-  REQUIRE(c.port != 0);
-  std::ifstream(data + "/token") >> c.token;
+  ServerProcess server("crash");
+  REQUIRE(server.start());
+  fh::test::Client& c = server.client;
+  const std::string& ws = server.ws;
   const char* plan =
       "for i = 1, 4 do\n"
       "  local r = llm.chat{messages = {{role = 'user', content = input.run .. ' step ' .. i}}}\n"
@@ -75,16 +98,12 @@ TEST_CASE("daemon crash: 100 runs survive SIGKILL and finish with no effect done
   for (int i = 0; i < 2000 && read_lines(ws + "/lines.txt").size() < 100; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  server.kill9();
   size_t before = read_lines(ws + "/lines.txt").size();
   MESSAGE("lines written before SIGKILL: " << before);
   CHECK(before < 400);  // killed before every run was done
 
-  pid = spawn_server(data, ws, port_file);
-  c.port = wait_port(port_file);
-  REQUIRE(c.port != 0);
+  REQUIRE(server.start());
   std::map<std::string, json> final;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (auto& id : ids) {
@@ -106,8 +125,7 @@ TEST_CASE("daemon crash: 100 runs survive SIGKILL and finish with no effect done
   MESSAGE("runs resumed " << resumed << ", effects served from journals " << replayed);
   CHECK(resumed > 0);
   CHECK(replayed > 0);
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, &status, 0);
+  server.stop(SIGTERM);
 
   auto lines = read_lines(ws + "/lines.txt");
   std::map<std::string, int> count;
@@ -143,21 +161,10 @@ TEST_CASE("daemon crash: 100 runs survive SIGKILL and finish with no effect done
 // second sleep resumes with the values it had read before, does not sleep its finished first
 // sleep again, and waits only for what was left of the second.
 TEST_CASE("daemon crash: a resumed run reads the same clocks and random numbers and does not sleep twice") {
-  auto data = fh::test::temp_dir("clock-data"), ws = fh::test::temp_dir("clock-ws");
-  std::string port_file = data + "/../" + fs::path(data).filename().string() + ".port";
-  pid_t pid = spawn_server(data, ws, port_file);
-  REQUIRE(pid > 0);
-  struct Reap {  // a failed REQUIRE must not leave the server running
-    pid_t& pid;
-    ~Reap() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reap{pid};
-  fh::test::Client c;
-  c.port = wait_port(port_file);
-  REQUIRE(c.port != 0);
-  std::ifstream(data + "/token") >> c.token;
+  ServerProcess server("clock");
+  REQUIRE(server.start());
+  fh::test::Client& c = server.client;
+  const std::string &data = server.data, &ws = server.ws;
   const char* plan =
       "local function read() return {r = math.random(1, 1000000000), f = math.random(), t = os.time(),\n"
       "                               d = os.date('!%Y-%m-%dT%H:%M:%S'), c = os.clock()} end\n"
@@ -181,18 +188,14 @@ TEST_CASE("daemon crash: a resumed run reads the same clocks and random numbers 
   };
   for (int i = 0; i < 1000 && !sleeping(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   REQUIRE(sleeping());
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  server.kill9();
   auto marks = read_lines(ws + "/marks.txt");
   REQUIRE(marks.size() == 1);
   json before = json::parse(marks[0]);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // 0.5 s of the 2 s sleep pass while it is down
 
   auto t_restart = std::chrono::steady_clock::now();
-  pid = spawn_server(data, ws, port_file);
-  c.port = wait_port(port_file);
-  REQUIRE(c.port != 0);
+  REQUIRE(server.start());
   json d = c.wait_run(id, [](const json& j) { return j.value("state", "") == "succeeded" || j.value("state", "") == "failed"; },
                       15000);
   auto t_done = std::chrono::steady_clock::now();
