@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <iostream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +29,7 @@ struct RunOptions {
   std::string plan, model, input, input_file, config, workspace;
   bool json_out = false, trace = false;
   double timeout_s = 0, memory_mb = 64;
+  std::optional<provider_router::SpendBudget::Limits> budget;  // from the command line; wins over the config's
 };
 
 // Everything the plan or a model produced passes the secrets redactor before it is printed.
@@ -64,22 +66,21 @@ int run_plan(const RunOptions& o) {
   if (o.timeout_s < 0 || o.memory_mb < 1 || o.memory_mb > 1 << 20) return fail(2, "--timeout/--memory out of range");
   // The config's budget applies when the command line set none:
   //   {"budget": {"usd": 0.50, "max_tokens_total": 200000, "allow_unknown_prices": false}}
-  if (config->contains("budget") && !provider_router::process_spend()) {
+  auto budget = o.budget;
+  if (config->contains("budget") && !budget) {
     const json& b = (*config)["budget"];
-    provider_router::SpendBudget::Limits l;
-    if (!b.is_object()) return fail(2, "config: 'budget' must be an object");
-    for (const auto& [k, v] : b.items()) {
-      if (k == "usd" && v.is_number() && v.get<double>() >= 0) l.usd = v.get<double>();
-      else if (k == "max_tokens_total" && v.is_number_integer() && v.get<int64_t>() >= 0) l.tokens = v.get<int64_t>();
-      else if (k == "allow_unknown_prices" && v.is_boolean()) l.allow_unknown_prices = v.get<bool>();
-      else return fail(2, "config: budget." + k + " is unknown or out of range (usd >= 0, max_tokens_total >= 0, allow_unknown_prices true|false)");
-    }
-    if (l.usd || l.tokens) provider_router::set_process_spend(std::make_shared<provider_router::SpendBudget>(l));
+    if (b.is_object())
+      for (const auto& [k, v] : b.items())
+        if (k != "usd" && k != "max_tokens_total" && k != "allow_unknown_prices")
+          return fail(2, "config: budget." + k + " is unknown (usd, max_tokens_total, allow_unknown_prices)");
+    auto l = provider_router::limits_from_json(b);
+    if (!l) return fail(2, "config: budget." + l.error().message);
+    if (l->usd || l->tokens) budget = l.value();
   }
-
   api::ProviderRegistry providers;
   register_all_providers(providers);
   providers.set_config(config.value());
+  if (budget) providers.set_budget(provider_router::make_budget(std::make_shared<provider_router::SpendBudget>(*budget)));
 
   plan::RunRequest req;
   req.source = std::move(source.value());
@@ -180,7 +181,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->callback([o, limits, budget_usd, max_tokens_total, &exit_code] {
     if (*budget_usd >= 0) limits->usd = *budget_usd;
     if (*max_tokens_total >= 0) limits->tokens = *max_tokens_total;
-    if (limits->usd || limits->tokens) provider_router::set_process_spend(std::make_shared<provider_router::SpendBudget>(*limits));
+    if (limits->usd || limits->tokens) o->budget = *limits;
     exit_code = run_plan(*o);
   });
 }

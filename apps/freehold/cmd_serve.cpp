@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "apps/freehold/app.hpp"
+#include "providers/router/router.hpp"
 #include "runtime/http/daemon.hpp"
 #include "tools/builtin.hpp"
 
@@ -87,6 +88,7 @@ int serve(const ServeOptions& o) {
   auto triggers = httpd::parse_triggers(sc.value("triggers", json(nullptr)));
   if (!triggers) return fail_serve("config: serve.triggers: " + triggers.error().message);
   d.triggers = std::move(triggers.value());
+  d.budget = provider_router::budget_for_run;  // runs' limits.budget_usd / max_tokens_total
 
   // Each run gets its own built-in tool host whose `ask` goes to the approvals route.
   json cfg = config.value();

@@ -7,7 +7,6 @@
 #include "providers/mistral/codec.hpp"
 #include "providers/openai/compat.hpp"
 #include "providers/http/pricing.hpp"
-#include "providers/router/router.hpp"
 #include "providers/openai/client.hpp"
 
 namespace fh::app {
@@ -23,9 +22,8 @@ Result<Ok> load_prices(const json& section, std::string_view provider) {
   if (!r) return make_error(Errc::invalid_argument, std::string(provider) + ".prices: " + r.error().message);
   return Ok{};
 }
-// The resolved model, held to the process's run budget when one is set (`--budget-usd`).
 api::ResolvedModel made(std::shared_ptr<api::Provider> p, std::string_view rest) {
-  return provider_router::with_process_budget(api::ResolvedModel{std::move(p), std::string(rest)});
+  return api::ResolvedModel{std::move(p), std::string(rest)};
 }
 }  // namespace
 

@@ -66,13 +66,17 @@ std::chrono::milliseconds RateScheduler::try_take(int64_t tokens) {
 boost::asio::awaitable<std::optional<std::chrono::milliseconds>> RateScheduler::acquire(int64_t tokens) {
   auto t0 = Clock::now();
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  bool waited = false;
   for (;;) {
     auto wait = try_take(tokens);
     if (wait.count() == 0) break;
+    waited = true;
     timer.expires_after(wait);
     auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return std::nullopt;
   }
+  // Only time spent paced counts: a slot granted at once reports zero even on a loaded loop.
+  if (!waited) co_return std::chrono::milliseconds(0);
   co_return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
 }
 

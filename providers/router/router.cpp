@@ -50,6 +50,7 @@ double SpendBudget::reserved_usd() const {
 
 std::optional<double> worst_case_usd(std::string_view provider, std::string_view model, int64_t input_tokens,
                                      int64_t max_output_tokens) {
+  if (provider == "local") return 0.0;  // the in-process model costs nothing per token
   auto table = http::prices();
   const http::PriceRow* row = table.find(provider, model);
   if (!row) return std::nullopt;
@@ -201,32 +202,55 @@ class Router final : public api::Provider {
 }  // namespace
 
 namespace {
-std::mutex g_spend_mu;
-std::shared_ptr<SpendBudget> g_spend;
+class RouterBudget final : public api::Budget {
+ public:
+  explicit RouterBudget(std::shared_ptr<SpendBudget> spend) : spend_(std::move(spend)) {}
+  api::ResolvedModel hold(std::vector<api::ResolvedModel> chain) override {
+    FH_ASSERT(!chain.empty());
+    RouterOptions o;
+    o.spend = spend_;
+    if (chain.size() == 1) o.max_attempts = 1;  // a single model keeps its own (absent) retry policy
+    std::string model = chain.front().model;
+    return api::ResolvedModel{make_router(std::move(chain), std::move(o)), model};
+  }
+
+ private:
+  std::shared_ptr<SpendBudget> spend_;
+};
 }  // namespace
 
-void set_process_spend(std::shared_ptr<SpendBudget> spend) {
-  std::lock_guard lock(g_spend_mu);
-  g_spend = std::move(spend);
-}
-std::shared_ptr<SpendBudget> process_spend() {
-  std::lock_guard lock(g_spend_mu);
-  return g_spend;
+std::shared_ptr<api::Budget> make_budget(std::shared_ptr<SpendBudget> spend) {
+  return std::make_shared<RouterBudget>(std::move(spend));
 }
 
-api::ResolvedModel with_process_budget(api::ResolvedModel m) {
-  auto spend = process_spend();
-  if (!spend) return m;
-  RouterOptions o;
-  o.max_attempts = 1;
-  o.spend = spend;
-  std::string model = m.model;
-  return api::ResolvedModel{make_router({std::move(m)}, std::move(o)), model};
+Result<std::shared_ptr<api::Budget>> budget_for_run(const json& limits) {
+  auto l = limits_from_json(limits, "budget_usd");
+  if (!l) return l.error();
+  return make_budget(std::make_shared<SpendBudget>(l.value()));
+}
+
+Result<SpendBudget::Limits> limits_from_json(const json& j, std::string_view usd_key) {
+  SpendBudget::Limits l;
+  if (!j.is_object()) return make_error(Errc::invalid_argument, "a budget must be an object");
+  if (auto it = j.find(std::string(usd_key)); it != j.end()) {
+    if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1e9)
+      return make_error(Errc::invalid_argument, std::string(usd_key) + " must be a number of USD, 0 or more");
+    l.usd = it->get<double>();
+  }
+  if (auto it = j.find("max_tokens_total"); it != j.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0)
+      return make_error(Errc::invalid_argument, "max_tokens_total must be a whole number, 0 or more");
+    l.tokens = it->get<int64_t>();
+  }
+  if (auto it = j.find("allow_unknown_prices"); it != j.end()) {
+    if (!it->is_boolean()) return make_error(Errc::invalid_argument, "allow_unknown_prices must be true or false");
+    l.allow_unknown_prices = it->get<bool>();
+  }
+  return l;
 }
 
 std::shared_ptr<api::Provider> make_router(std::vector<api::ResolvedModel> chain, RouterOptions o) {
   FH_ASSERT(!chain.empty());
-  if (!o.spend) o.spend = process_spend();
   return std::make_shared<Router>(std::move(chain), std::move(o));
 }
 

@@ -80,23 +80,28 @@ struct RouterOptions {
   std::chrono::milliseconds max_retry_after{60000};
   std::shared_ptr<RetryBudget> budget;  // null: a private budget of 10 retries
   uint64_t seed = 0;                    // 0: seeded from std::random_device
-  std::shared_ptr<SpendBudget> spend;   // null: no spending limit
+  std::shared_ptr<SpendBudget> spend;   // null: no spending limit (see make_budget)
 };
 
 // The worst case of a call to provider/model: input estimate + max_tokens at the model's prices
-// (reasoning at its own price when dearer). nullopt when the price is unknown.
+// (reasoning at its own price when dearer); 0 for the local provider. nullopt when the price is
+// unknown.
 std::optional<double> worst_case_usd(std::string_view provider, std::string_view model, int64_t input_tokens,
                                      int64_t max_output_tokens);
 
-// The process's run budget (the CLI's `freehold run --budget-usd`): routers made without their
-// own `spend` use it. A router whose target is itself a router leaves the reservation to that
-// inner router (no double counting). Null: none.
-void set_process_spend(std::shared_ptr<SpendBudget> spend);
-std::shared_ptr<SpendBudget> process_spend();
+// A registry budget (api::Budget) over `spend`: a single model gets a budget-only router (no
+// retries), a chain the full router. A target that is itself a router leaves the reservation to
+// it (no double counting).
+std::shared_ptr<api::Budget> make_budget(std::shared_ptr<SpendBudget> spend);
 
-// Wraps one provider in a budget-only router (no retries) when a process budget is set, so a
-// single model is held to the budget as a chain is; otherwise returns `m` unchanged.
-api::ResolvedModel with_process_budget(api::ResolvedModel m);
+// {"usd": 0.5, "max_tokens_total": 200000, "allow_unknown_prices": false} (every key optional;
+// `usd_key` names the USD key: "usd" in the config's "budget", "budget_usd" in daemon run limits).
+// Keys it does not know are left to the caller. Errors name the key and the allowed range.
+Result<SpendBudget::Limits> limits_from_json(const json& j, std::string_view usd_key = "usd");
+
+// A daemon run's budget from its limits (budget_usd, max_tokens_total, allow_unknown_prices):
+// what the composition root installs as httpd::DaemonOptions::budget.
+Result<std::shared_ptr<api::Budget>> budget_for_run(const json& limits);
 
 // The chain must not be empty.
 std::shared_ptr<api::Provider> make_router(std::vector<api::ResolvedModel> chain, RouterOptions o = {});

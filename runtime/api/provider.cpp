@@ -3,20 +3,27 @@
 namespace fh::api {
 
 Result<ResolvedModel> ProviderRegistry::resolve(std::string_view model) const {
-  if (model.find(',') != std::string_view::npos) {
-    if (!chain_) return make_error(Errc::invalid_argument, "fallback chains (a/m1,b/m2) are not configured");
-    std::vector<ResolvedModel> chain;
-    size_t start = 0;
-    while (start <= model.size()) {
-      size_t comma = model.find(',', start);
-      if (comma == std::string_view::npos) comma = model.size();
-      auto one = resolve(model.substr(start, comma - start));
-      if (!one) return one.error();
-      chain.push_back(std::move(one.value()));
-      start = comma + 1;
-    }
-    return chain_(std::move(chain));
+  if (model.find(',') == std::string_view::npos) {
+    auto one = resolve_one(model);
+    if (!one || !budget_) return one;
+    return budget_->hold({std::move(one.value())});
   }
+  if (!chain_ && !budget_) return make_error(Errc::invalid_argument, "fallback chains (a/m1,b/m2) are not configured");
+  std::vector<ResolvedModel> chain;
+  size_t start = 0;
+  while (start <= model.size()) {
+    size_t comma = model.find(',', start);
+    if (comma == std::string_view::npos) comma = model.size();
+    auto one = resolve_one(model.substr(start, comma - start));
+    if (!one) return one.error();
+    chain.push_back(std::move(one.value()));
+    start = comma + 1;
+  }
+  if (budget_) return budget_->hold(std::move(chain));
+  return chain_(std::move(chain));
+}
+
+Result<ResolvedModel> ProviderRegistry::resolve_one(std::string_view model) const {
   auto slash = model.find('/');
   if (model.empty() || slash == std::string_view::npos || slash == 0)
     return make_error(Errc::invalid_argument,

@@ -34,6 +34,16 @@ struct ResolvedModel {
 // Makes (or returns a shared) provider for the part of the model string after "prefix/".
 using ProviderFactory = std::function<Result<ResolvedModel>(std::string_view rest, const json& config)>;
 
+// A run's spending limit (budget_usd, max_tokens_total), implemented by the composition root
+// (the router's SpendBudget). A registry with a budget holds every model it resolves to it: each
+// call reserves its worst case before it is sent and is refused when that does not fit.
+class Budget {
+ public:
+  virtual ~Budget() = default;
+  // One model or a fallback chain, served under the budget (a chain: with the router's retries).
+  virtual ResolvedModel hold(std::vector<ResolvedModel> chain) = 0;
+};
+
 class ProviderRegistry {
  public:
   void add(std::string prefix, ProviderFactory f) { factories_[std::move(prefix)] = std::move(f); }
@@ -45,6 +55,9 @@ class ProviderRegistry {
   // chain never reaches a provider the user did not list.
   using ChainFactory = std::function<Result<ResolvedModel>(std::vector<ResolvedModel>)>;
   void set_chain_factory(ChainFactory f) { chain_ = std::move(f); }
+  // Every model resolved from now on is held to `b` (null: none); a chain is then served by the
+  // budget's router instead of the chain factory.
+  void set_budget(std::shared_ptr<Budget> b) { budget_ = std::move(b); }
   const json& config() const noexcept { return config_; }
   std::vector<std::string> prefixes() const;
 
@@ -52,6 +65,8 @@ class ProviderRegistry {
   std::map<std::string, ProviderFactory, std::less<>> factories_;
   json config_ = json::object();
   ChainFactory chain_;
+  std::shared_ptr<Budget> budget_;
+  Result<ResolvedModel> resolve_one(std::string_view model) const;
 };
 
 }  // namespace fh::api

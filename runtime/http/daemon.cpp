@@ -177,11 +177,22 @@ Result<std::shared_ptr<RunEntry>> Daemon::Impl::submit(const json& body) {
   if (body.contains("limits")) {
     const json& l = body["limits"];
     if (!l.is_object()) return make_error(Errc::invalid_argument, "'limits' must be an object");
+    bool spending = false;
     for (const auto& [k, v] : l.items()) {
+      if (k == "budget_usd" || k == "max_tokens_total" || k == "allow_unknown_prices") {
+        spending = true;
+        continue;
+      }
       if (k != "memory_mb" && k != "timeout_s" && k != "instructions")
-        return make_error(Errc::invalid_argument, "unknown limit '" + k + "' (memory_mb, timeout_s, instructions)");
+        return make_error(Errc::invalid_argument, "unknown limit '" + k +
+                                                      "' (memory_mb, timeout_s, instructions, budget_usd, "
+                                                      "max_tokens_total, allow_unknown_prices)");
       if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 1e15)
         return make_error(Errc::invalid_argument, "limit '" + k + "' must be a positive number");
+    }
+    if (spending) {
+      if (!opt.budget) return make_error(Errc::invalid_argument, "this daemon has no spending budgets");
+      if (auto b = opt.budget(l); !b) return make_error(Errc::invalid_argument, "limits: " + b.error().message);
     }
     e->limits = l;
   }
@@ -247,6 +258,14 @@ void Daemon::Impl::start(const std::shared_ptr<RunEntry>& e, std::vector<json> j
     if (!r) return r.error();
     return api::ResolvedModel{make_journaled_provider(r->provider, full, log), r->model};
   });
+  // The run's spending limit holds every model it resolves, outside the journal: a resumed run's
+  // replayed calls settle their recorded cost again, so the budget counts what was spent before.
+  if (opt.budget && e->limits.is_object() &&
+      (e->limits.contains("budget_usd") || e->limits.contains("max_tokens_total"))) {
+    auto b = opt.budget(e->limits);
+    if (b) e->providers->set_budget(b.value());
+    else log_stderr({{"ts", now_iso()}, {"level", "warn"}, {"msg", "run budget ignored"}, {"run", e->id}, {"error", b.error().message}});
+  }
   ApproveFn approve = [this, weak](std::string call_id, std::string tool, json args,
                                    std::string reason) -> asio::awaitable<std::string> {
     auto en = weak.lock();

@@ -48,6 +48,10 @@ struct DaemonOptions {
   // The wall clock cron triggers read (UTC); empty: the system clock. Tests shift it to reach a
   // minute boundary without waiting for one.
   std::function<std::chrono::system_clock::time_point()> clock;
+  // A run's spending limit from its limits object (keys budget_usd, max_tokens_total,
+  // allow_unknown_prices; an error names the bad key). Set by the composition root (the router's
+  // SpendBudget); empty: a run that sets those limits is refused.
+  std::function<Result<std::shared_ptr<api::Budget>>(const json& limits)> budget;
 };
 
 class Daemon {

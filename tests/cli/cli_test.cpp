@@ -195,6 +195,10 @@ fh::json drop_timings(fh::json j) {
   if (j.is_object()) {
     j.erase("latency_ms");
     j.erase("ttft_ms");
+    if (auto pd = j.find("provider_data"); pd != j.end() && pd->is_object()) {
+      pd->erase("queue_wait_ms");
+      if (pd->empty()) j.erase(pd);
+    }
   }
   return j;
 }

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
+#include "providers/router/router.hpp"
 #include "tests/daemon/support.hpp"
 
 using fh::json;
@@ -15,6 +17,7 @@ using fh::test::DaemonFixture;
 namespace {
 json submit(const fh::test::Client& c, const json& body) {
   auto r = c.post("/v1/runs", body);
+  INFO(r.body);
   REQUIRE(r.status == 201);
   return r.j();
 }
@@ -311,4 +314,82 @@ TEST_CASE("daemon: replay re-runs a journal offline and reports divergence") {
   CHECK((*div)["replayed"]["output"] == "xyz!");
   CHECK(!(*div)["diverged"].empty());
   CHECK(!fh::httpd::replay_journal(f.data_dir + "/runs/none.jsonl", f.data_dir));
+}
+
+// Issue 4: the daemon's run limits carry a spending budget; a call that does not fit is refused
+// before it is sent (it never reaches the provider, so the journal has no record of it).
+TEST_CASE("daemon: a run's budget limits refuse calls that do not fit, and survive a restart") {
+  fh::httpd::DaemonOptions o;
+  o.budget = fh::provider_router::budget_for_run;
+  // Every reply reports 70 tokens; a call reserves its input estimate + 10. With 200 tokens, calls
+  // 1-3 fit (the third reserves at 140 spent) and the 4th does not (210 spent).
+  std::string dir = fh::test::temp_dir("budget_script");
+  std::ofstream(dir + "/r.json") << R"({"replies": [{"text": "ok", "usage": {"input_tokens": 50, "output_tokens": 20}}]})";
+  const std::string model = "mock/script?file=" + dir + "/r.json";
+  const char* plan =
+      "local function ask(i) return llm.chat{prompt = 'call ' .. i, max_tokens = 10} end\n"
+      "local n = 0\n"
+      "for i = 1, (input.first or 0) do if ask(i) then n = n + 1 end end\n"
+      "if input.pause then task.sleep(input.pause) end\n"
+      "local r, err = ask(99)\n"
+      "return {n = n, last = r ~= nil, code = err and err.code or '', message = err and err.message or ''}";
+  auto body = [&](const std::string& input, const std::string& limits, const std::string& m) {
+    json b = json::object();
+    b["source"] = plan;
+    b["input"] = json::parse(input);
+    b["limits"] = json::parse(limits);
+    b["model"] = m;
+    return b;
+  };
+  auto llm_effects = [](const std::string& journal) {
+    int n = 0;
+    std::ifstream j(journal);
+    for (std::string line; std::getline(j, line);)
+      if (line.find("\"type\":\"effect\"") != std::string::npos && line.find("\"kind\":\"llm\"") != std::string::npos) ++n;
+    return n;
+  };
+  {
+    DaemonFixture f(o);
+    auto d = submit(f.client, body(R"({"first": 3})", R"({"max_tokens_total": 200})", model));
+    std::string id = d["id"];
+    auto done = f.client.wait_run(id, final_state);
+    REQUIRE(done["state"] == "succeeded");
+    CHECK(done["output"]["n"] == 3);
+    CHECK(done["output"]["last"] == false);
+    CHECK(done["output"]["code"] == "budget_exceeded");
+    CHECK(llm_effects(f.data_dir + "/runs/" + id + ".jsonl") == 3);
+    // USD: the mock has no price, and unknown prices count as over budget unless allowed.
+    auto u = submit(f.client, body("{}", R"({"budget_usd": 1})", "mock/echo"));
+    auto ud = f.client.wait_run(u["id"], final_state);
+    CHECK(ud["output"]["code"] == "budget_exceeded");
+    CHECK(ud["output"]["message"].get<std::string>().find("no price known for mock/echo") != std::string::npos);
+    auto a = submit(f.client, body("{}", R"({"budget_usd": 1, "allow_unknown_prices": true})", "mock/echo"));
+    CHECK(f.client.wait_run(a["id"], final_state)["output"]["last"] == true);
+    // Bad budget limits are refused at submission, naming the key.
+    auto bad = f.client.post("/v1/runs", body("{}", R"({"budget_usd": -1})", "mock/echo"));
+    CHECK(bad.status == 400);
+    CHECK(bad.body.find("budget_usd") != std::string::npos);
+    auto bad2 = f.client.post("/v1/runs", body("{}", R"({"max_tokens_total": 1.5})", "mock/echo"));
+    CHECK(bad2.status == 400);
+    CHECK(bad2.body.find("max_tokens_total") != std::string::npos);
+  }
+  // A daemon that stops mid-run: the resumed run's replayed calls count against its budget again,
+  // so the call after the restart is refused as it would have been without one.
+  std::string data = fh::test::temp_dir("budget_resume");
+  o.data_dir = data;
+  std::string id;
+  {
+    DaemonFixture f(o);
+    auto d = submit(f.client, body(R"({"first": 3, "pause": 1})", R"({"max_tokens_total": 200})", model));
+    id = d["id"];
+    for (int i = 0; i < 400 && llm_effects(data + "/runs/" + id + ".jsonl") < 3; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    REQUIRE(llm_effects(data + "/runs/" + id + ".jsonl") == 3);
+  }
+  DaemonFixture again(o);
+  auto done = again.client.wait_run(id, final_state);
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["output"]["n"] == 3);
+  CHECK(done["output"]["code"] == "budget_exceeded");
+  CHECK(llm_effects(data + "/runs/" + id + ".jsonl") == 3);  // nothing was called twice
 }

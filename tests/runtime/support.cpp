@@ -60,18 +60,19 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+void scrub_timings(json& j) {
+  if (j.is_object()) {
+    for (const char* k : {"latency_ms", "ttft_ms", "duration_ms", "traceback"}) j.erase(k);
+    for (auto& [k, v] : j.items()) scrub_timings(v);
+  } else if (j.is_array()) {
+    for (auto& v : j) scrub_timings(v);
+  }
+}
+
 json stable_events(const std::vector<json>& events) {
   json out = json::array();
   for (auto ev : events) {
-    std::function<void(json&)> scrub = [&](json& j) {
-      if (j.is_object()) {
-        for (const char* k : {"latency_ms", "ttft_ms", "duration_ms", "traceback"}) j.erase(k);
-        for (auto& [k, v] : j.items()) scrub(v);
-      } else if (j.is_array()) {
-        for (auto& v : j) scrub(v);
-      }
-    };
-    scrub(ev);
+    scrub_timings(ev);
     out.push_back(std::move(ev));
   }
   return out;

@@ -28,7 +28,9 @@ struct PlanOptions {
 
 PlanRun run_plan(const std::string& source, const PlanOptions& opt = {});
 std::string read_text(const std::string& path);
-// Drops fields that vary between runs (latency, timing) so events can be compared to goldens.
+// Removes what varies from run to run (latency_ms, ttft_ms, duration_ms, traceback), at any depth,
+// so results and events can be compared to goldens.
+void scrub_timings(json& j);
 json stable_events(const std::vector<json>& events);
 
 }  // namespace fh::test
