@@ -3,7 +3,9 @@
 // == single-row ones, SIMD activation quantization within one step of the reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -279,5 +281,126 @@ TEST_CASE("interleaved K-quant decode kernels equal four single-row dots") {
       CHECK(std::fabs(ref_out[r] - want) <= 2e-5 * mag + 1e-6);
       CHECK(std::fabs(simd_out[r] - want) <= 2e-5 * mag + 1e-6);
     }
+  }
+}
+
+namespace {
+
+// Q8_0 activations as the Q4_0x8 kernels read them: the same quants, d widened, 8 * sum.
+std::vector<BlockQ8_0S> to_q8_0s(const std::vector<uint8_t>& q8) {
+  const auto* b = reinterpret_cast<const BlockQ8_0*>(q8.data());
+  std::vector<BlockQ8_0S> out(q8.size() / sizeof(BlockQ8_0));
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].d = fp16_to_f32(b[i].d);
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) sum += b[i].qs[j], out[i].qs[j] = b[i].qs[j];
+    out[i].s8 = 8 * sum;
+  }
+  return out;
+}
+
+// sum |w_i * a_i| of a Q4_0 row against a Q8_0 row: the scale of float rounding differences.
+double dot_magnitude(const uint8_t* w, const uint8_t* a, int64_t n) {
+  std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+  ref::dequantize_row(GgmlType::q4_0, w, wf.data(), n);
+  ref::dequantize_row(GgmlType::q8_0, a, af.data(), n);
+  double mag = 0;
+  for (size_t i = 0; i < wf.size(); ++i) mag += std::fabs(double(wf[i]) * af[i]);
+  return mag;
+}
+
+}  // namespace
+
+TEST_CASE("Q8_0S activations: the Q8_0 quants and scale, 8 * their sum; SIMD equals scalar") {
+  for (int64_t n : {int64_t(32), int64_t(32 * 13)}) {
+    auto x = random_floats(size_t(n), 91, 3.f);
+    x[7] = 0.5f;
+    if (n > 32) std::fill(x.begin() + 32, x.begin() + 64, 0.f);  // an all-zero block
+    const auto want = to_q8_0s(quantize(GgmlType::q8_0, x));
+    std::vector<BlockQ8_0S> r(want.size()), s(want.size());
+    ref::quantize_q8_0s(x.data(), r.data(), n);
+    kernels().quantize_q8_0s(x.data(), s.data(), n);
+    for (size_t i = 0; i < want.size(); ++i) {
+      REQUIRE(r[i].d == want[i].d);
+      REQUIRE(r[i].s8 == want[i].s8);
+      REQUIRE(std::equal(r[i].qs, r[i].qs + 32, want[i].qs));
+      // The SIMD quantizer rounds halves to even (as the SIMD Q8_0 one does): within one step.
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        REQUIRE(std::abs(s[i].qs[j] - r[i].qs[j]) <= 1);
+        sum += s[i].qs[j];
+      }
+      REQUIRE(s[i].d == r[i].d);
+      REQUIRE(s[i].s8 == 8 * sum);
+    }
+    std::vector<uint8_t> q8(row_bytes(*type_traits(GgmlType::q8_0), n));
+    kernels().quantize[int(GgmlType::q8_0)](x.data(), q8.data(), n);
+    const auto from_simd_q8 = to_q8_0s(q8);
+    for (size_t i = 0; i < want.size(); ++i) REQUIRE(std::equal(s[i].qs, s[i].qs + 32, from_simd_q8[i].qs));
+  }
+}
+
+TEST_CASE("Q4_0 by 8 rows: decode and prompt kernels equal eight single-row dots") {
+  for (int blocks : {1, 2, 3, 13}) {
+    CAPTURE(blocks);
+    const int64_t n = 32 * int64_t(blocks);
+    std::vector<uint8_t> rows;
+    for (int r = 0; r < 8; ++r) {
+      const auto q = quantize(GgmlType::q4_0, random_floats(size_t(n), 800 + uint32_t(r), r == 5 ? 40.f : 1.f));
+      rows.insert(rows.end(), q.begin(), q.end());
+    }
+    const size_t stride = rows.size() / 8;
+    std::vector<BlockQ4_0x8> packed(static_cast<size_t>(blocks));
+    ref::repack_q4_0x8(rows.data(), stride, packed.data(), n);
+    std::vector<std::vector<uint8_t>> q8;
+    std::vector<BlockQ8_0S> acts;  // gemm_x8_cols rows back to back
+    for (int c = 0; c < gemm_x8_cols; ++c) {
+      q8.push_back(quantize(GgmlType::q8_0, random_floats(size_t(n), 900 + uint32_t(c), c == 2 ? 9.f : 1.f)));
+      const auto a = to_q8_0s(q8.back());
+      acts.insert(acts.end(), a.begin(), a.end());
+    }
+    const size_t a_stride = size_t(blocks) * sizeof(BlockQ8_0S);
+    const size_t ldy = 11;
+    std::vector<float> ref_y(gemm_x8_cols * ldy, -1.f), simd_y(gemm_x8_cols * ldy, -1.f);
+    ref::gemm_q4_0x8(n, packed.data(), acts.data(), a_stride, ref_y.data(), ldy);
+    kernels().gemm_q4_0x8(n, packed.data(), acts.data(), a_stride, simd_y.data(), ldy);
+    for (int c = 0; c < gemm_x8_cols; ++c) {
+      float ref_v[8], simd_v[8];
+      ref::gemv_q4_0x8(n, packed.data(), acts.data() + size_t(c) * size_t(blocks), ref_v);
+      kernels().gemv_q4_0x8(n, packed.data(), acts.data() + size_t(c) * size_t(blocks), simd_v);
+      for (int r = 0; r < 8; ++r) {
+        CAPTURE(c);
+        CAPTURE(r);
+        const uint8_t* w = rows.data() + size_t(r) * stride;
+        const float want = ref::vec_dot(GgmlType::q4_0, n, w, q8[size_t(c)].data());
+        const double tol = 2e-5 * dot_magnitude(w, q8[size_t(c)].data(), n) + 1e-6;
+        CHECK(ref_v[r] == want);  // same integer sums, same float order
+        CHECK(ref_y[size_t(c) * ldy + size_t(r)] == want);
+        CHECK(std::fabs(simd_v[r] - want) <= tol);
+        CHECK(std::fabs(simd_y[size_t(c) * ldy + size_t(r)] - want) <= tol);
+      }
+      CHECK(simd_y[size_t(c) * ldy + 8] == -1.f);  // nothing written past the 8 rows
+    }
+  }
+}
+
+TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
+  // Every weight nibble 15 against every activation quant -128 or 127: the largest pair sums.
+  for (int yq : {127, -128, -127}) {
+    CAPTURE(yq);
+    const int64_t n = 32 * 3;
+    std::vector<BlockQ4_0> rows(8 * 3);
+    for (auto& b : rows) b.d = f32_to_fp16(0.5f), std::fill(b.qs, b.qs + 16, uint8_t(0xFF));
+    std::vector<BlockQ4_0x8> packed(3);
+    ref::repack_q4_0x8(rows.data(), 3 * sizeof(BlockQ4_0), packed.data(), n);
+    std::vector<BlockQ8_0S> act(3 * gemm_x8_cols);
+    for (auto& a : act) a.d = 0.25f, std::fill(a.qs, a.qs + 32, int8_t(yq)), a.s8 = 8 * 32 * yq;
+    const float want = 3 * 0.5f * 0.25f * float(32 * 7 * yq);
+    float v[8];
+    kernels().gemv_q4_0x8(n, packed.data(), act.data(), v);
+    for (float x : v) CHECK(x == want);
+    std::vector<float> y(8 * gemm_x8_cols);
+    kernels().gemm_q4_0x8(n, packed.data(), act.data(), 3 * sizeof(BlockQ8_0S), y.data(), 8);
+    for (float x : y) CHECK(x == want);
   }
 }

@@ -13,7 +13,12 @@ namespace {
 
 constexpr int max_jobs = 8;
 
-int act_slot(GgmlType act) { return act == GgmlType::q8_0 ? 0 : act == GgmlType::q8_k ? 1 : -1; }
+// Activation buffer a matrix reads: 0 Q8_0, 1 Q8_K, 2 Q8_0S (Q4_0 by 8 rows), -1 the F32 input.
+int act_slot(const Mat& w) {
+  if (w.packed_rows == 8) return 2;
+  const GgmlType act = type_traits(w.type)->vec_dot;
+  return act == GgmlType::q8_0 ? 0 : act == GgmlType::q8_k ? 1 : -1;
+}
 
 }  // namespace
 
@@ -22,23 +27,22 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
   const int64_t in = jobs[0].w->in;
 
   // 1. Quantize the activations once per activation type needed, split over threads by token.
-  bool need[2] = {false, false};
-  size_t act_row[2] = {0, 0};
+  bool need[3] = {false, false, false};
+  size_t act_row[3] = {0, 0, 0};
   for (int j = 0; j < n_jobs; ++j) {
-    const int s = act_slot(type_traits(jobs[j].w->type)->vec_dot);
+    const int s = act_slot(*jobs[j].w);
     if (s >= 0) need[s] = true;
   }
-  const GgmlType act_type[2] = {GgmlType::q8_0, GgmlType::q8_k};
-  for (int s = 0; s < 2; ++s) {
-    if (!need[s]) continue;
-    act_row[s] = row_bytes(*type_traits(act_type[s]), in);
-    if (scratch.act[s].size() < act_row[s] * size_t(T)) scratch.act[s].resize(act_row[s] * size_t(T));
-  }
+  const QuantizeFn quantize[3] = {k.quantize[int(GgmlType::q8_0)], k.quantize[int(GgmlType::q8_k)], k.quantize_q8_0s};
+  act_row[0] = row_bytes(*type_traits(GgmlType::q8_0), in);
+  act_row[1] = row_bytes(*type_traits(GgmlType::q8_k), in);
+  act_row[2] = size_t(in / 32) * sizeof(BlockQ8_0S);
+  for (int s = 0; s < 3; ++s)
+    if (need[s] && scratch.act[s].size() < act_row[s] * size_t(T)) scratch.act[s].resize(act_row[s] * size_t(T));
   auto quantize_rows = [&](int64_t t0, int64_t t1, int) {
-    for (int s = 0; s < 2; ++s)
+    for (int s = 0; s < 3; ++s)
       if (need[s])
-        for (int64_t t = t0; t < t1; ++t)
-          k.quantize[int(act_type[s])](x + t * in, scratch.act[s].data() + size_t(t) * act_row[s], in);
+        for (int64_t t = t0; t < t1; ++t) quantize[s](x + t * in, scratch.act[s].data() + size_t(t) * act_row[s], in);
   };
   if (T * in < (1 << 16)) quantize_rows(0, T, 0);
   else pool.parallel_for(T, 4, quantize_rows);
@@ -62,8 +66,7 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
       const Mat& w = *jobs[j].w;
       float* y = jobs[j].y;
       const int64_t r0 = (c - first_chunk[j]) * rows_per_chunk, r1 = std::min(w.out, r0 + rows_per_chunk);
-      const GgmlType at = type_traits(w.type)->vec_dot;
-      const int s = act_slot(at);
+      const int s = act_slot(w);
       const DotFn dot = k.dot[int(w.type)];
       // Decode streams rows: one row at a time prefetches better than four interleaved streams.
       const Dot4Fn dot4 = T > 1 ? k.dot4[int(w.type)] : nullptr;
@@ -72,7 +75,20 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
         return s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
                       : static_cast<const void*>(x + t * in);
       };
-      if (T == 1 && w.packed && k.gemv_x4[int(w.type)]) {  // decode over interleaved rows (r0 % 4 == 0)
+      if (w.packed_rows == 8) {  // Q4_0 by 8 rows: 8 x 4 tiles, then single tokens (r0 % 8 == 0)
+        for (int64_t t0 = 0; t0 < T; t0 += token_block) {
+          const int64_t t1 = std::min(T, t0 + token_block);
+          for (int64_t r = r0; r < r1; r += 8) {
+            const uint8_t* g = w.packed + size_t(r) * w.row_bytes;
+            int64_t t = t0;
+            for (; t + gemm_x8_cols <= t1; t += gemm_x8_cols)
+              k.gemm_q4_0x8(in, g, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
+            for (; t < t1; ++t) k.gemv_q4_0x8(in, g, act(t), y + t * w.out + r);
+          }
+        }
+        continue;
+      }
+      if (T == 1 && w.packed_rows == 4 && k.gemv_x4[int(w.type)]) {  // decode over interleaved rows (r0 % 4 == 0)
         for (int64_t r = r0; r < r1; r += 4)
           k.gemv_x4[int(w.type)](in, w.packed + size_t(r / 4) * 4 * w.row_bytes, act(0), y + r);
         continue;

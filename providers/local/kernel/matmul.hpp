@@ -21,7 +21,11 @@ struct Mat {
   GgmlType type = GgmlType::f32;
   int64_t in = 0, out = 0;
   size_t row_bytes = 0;
-  const uint8_t* packed = nullptr;  // quantized: rows interleaved by 4 (repack_x4), for decode
+  // An interleaved copy made at load: Q4_0 with out % 8 == 0 in groups of 8 rows
+  // (ref::repack_q4_0x8), read for decode AND prompt; other quantized types (and Q4_0 with
+  // out % 8 == 4) in groups of 4 (ref::repack_x4), read for decode only.
+  const uint8_t* packed = nullptr;
+  int packed_rows = 0;  // 8, 4, or 0 (no copy)
 };
 
 // One product of a batched call: y[t * w.out + o] = dot(W row o, x row t).
@@ -31,7 +35,7 @@ struct MatJob {
 };
 
 struct Scratch {
-  std::vector<uint8_t> act[2];  // quantized activations: [0] Q8_0, [1] Q8_K
+  std::vector<uint8_t> act[3];  // quantized activations: [0] Q8_0, [1] Q8_K, [2] Q8_0S
 };
 
 // All jobs share the same input x[T, in]. Several jobs in one call share one fork-join.

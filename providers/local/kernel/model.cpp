@@ -101,8 +101,13 @@ std::string Vocab::piece(int32_t id) const {
 void Model::repack(Mat& m) {
   if (m.type == GgmlType::f32 || m.type == GgmlType::f16 || m.type == GgmlType::bf16 || m.out % 4 != 0 || !m.data) return;
   std::vector<uint8_t> buf(m.row_bytes * size_t(m.out));
-  for (int64_t r = 0; r < m.out; r += 4)
-    ref::repack_x4(m.type, m.data + size_t(r) * m.row_bytes, m.row_bytes, buf.data() + size_t(r) * m.row_bytes, m.in);
+  m.packed_rows = m.type == GgmlType::q4_0 && m.out % 8 == 0 ? 8 : 4;
+  for (int64_t r = 0; r < m.out; r += m.packed_rows) {
+    const uint8_t* src = m.data + size_t(r) * m.row_bytes;
+    uint8_t* dst = buf.data() + size_t(r) * m.row_bytes;
+    if (m.packed_rows == 8) ref::repack_q4_0x8(src, m.row_bytes, dst, m.in);
+    else ref::repack_x4(m.type, src, m.row_bytes, dst, m.in);
+  }
   m.packed = buf.data();
   packed_.push_back(std::move(buf));
 }

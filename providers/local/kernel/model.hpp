@@ -48,8 +48,9 @@ struct Vocab {
 };
 
 struct LoadOptions {
-  // Copy quantized matrices into a 4-row interleaved layout for decoding (costs their size in RAM
-  // and load time; prompt processing keeps using the mapped file).
+  // Copy quantized matrices into a row-interleaved layout (costs their size in RAM and load
+  // time): Q4_0 by 8 rows for decode and prompt, other types by 4 rows for decode (their prompt
+  // processing keeps using the mapped file). See Mat::packed.
   bool repack = true;
 };
 

@@ -29,8 +29,20 @@ struct BlockQ8_K { float d; int8_t qs[256]; int16_t bsums[16]; };
 // serves four rows, and their four scales convert in one instruction.
 struct BlockQ4_0x4 { uint16_t d[4]; uint8_t qs[4][16]; };
 struct BlockQ8_0x4 { uint16_t d[4]; int8_t qs[4][32]; };
+// Eight Q4_0 rows interleaved block by block (made at load; decode AND prompt read it): the 8
+// rows' scales, then 4 registers of 32 bytes. Byte 32k + 4r + j (k = 0..3, r = 0..7, j = 0..3)
+// holds in its low nibble row r's element 4k + j and in its high nibble row r's element
+// 16 + 4k + j, as stored (0..15). So `P_k & 15` / `(P_k >> 4) & 15` are, for k' = k / k + 4, the
+// 8 rows' elements 4k'..4k'+3 in the 8 32-bit lanes: one maddubs against the activation's 4
+// bytes 4k'..4k'+3 broadcast to every lane gives partial dots of all 8 rows, no horizontal sums.
+struct BlockQ4_0x8 { uint16_t d[8]; uint8_t qs[128]; };
+// The activation block the Q4_0x8 kernels read: a Q8_0 block with its scale as float (the fp16
+// value, widened) and 8 * the sum of its quants, the term that moves Q4_0's -8 offset out of the
+// inner loop: sum (q - 8) * y = sum q * y - 8 * sum y.
+struct BlockQ8_0S { float d; int32_t s8; int8_t qs[32]; };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ4_0x4) == 72 && sizeof(BlockQ8_0x4) == 136);
+static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ8_0S) == 40);
 static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 struct TypeTraits {
@@ -67,6 +79,14 @@ bool repack_x4(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n
 void gemv_q4_0x4(int64_t n, const void* group, const void* act, float* out);
 void gemv_q8_0x4(int64_t n, const void* group, const void* act, float* out);
 void gemv_kx4(GgmlType t, int64_t n, const void* group, const void* act, float* out);  // Q8_K act
+// Interleaves 8 Q4_0 rows of n elements (row stride `stride` bytes) into n/32 BlockQ4_0x8.
+void repack_q4_0x8(const void* rows, size_t stride, void* dst, int64_t n);
+// Activations for the Q4_0x8 kernels: n/32 BlockQ8_0S (same quants and rounding as Q8_0).
+void quantize_q8_0s(const float* x, void* dst, int64_t n);
+// The 8 dots of an interleaved group against one BlockQ8_0S row: out[0..7].
+void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out);
+// The group against 4 activation rows (a, a + a_stride, ...): y[c * ldy + r], r = 0..7.
+void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy);
 }  // namespace ref
 
 // The kernels in use, chosen at run time. Function pointers so the matmul loop pays one
@@ -82,6 +102,7 @@ using Dot4Fn = void (*)(int64_t n, const void* w, size_t stride, const void* act
 using GemmFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* y,
                         size_t ldy);
 constexpr int gemm_rows = 2, gemm_cols = 4;
+constexpr int gemm_x8_cols = 4;
 
 enum class Isa { scalar, avx2 };
 
@@ -93,6 +114,11 @@ struct Kernels {
   void (*axpy)(int64_t n, float a, const float* x, float* y) = nullptr;  // y += a * x
   // Decode over 4 interleaved rows (see repack_x4), indexed by GgmlType code; nullptr: none.
   void (*gemv_x4[32])(int64_t n, const void* group, const void* act, float* out) = {};
+  // Q4_0 over 8 interleaved rows (ref::repack_q4_0x8) with BlockQ8_0S activations: decode (one
+  // token) and prompt tiles of 8 rows x gemm_x8_cols tokens. Always set.
+  void (*gemv_q4_0x8)(int64_t n, const void* group, const void* act, float* out) = nullptr;
+  void (*gemm_q4_0x8)(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = nullptr;
+  QuantizeFn quantize_q8_0s = nullptr;
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
   DequantFn dequantize[32] = {};
 };

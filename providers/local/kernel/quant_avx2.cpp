@@ -194,33 +194,51 @@ float dot_q6_k(int64_t n, const void* w, const void* a) {
   return hsum(acc);
 }
 
-// Activations to Q8_0: per 32 values d = amax/127, q = round-to-nearest-even(x/d).
+// One activation block to Q8_0: d = amax/127 (as fp16), q = round-to-nearest-even(x/d).
+inline __m256i q8_0_block(const float* x, uint16_t& dh) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(x + 8 * k);
+    amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float max = _mm_cvtss_f32(m);
+  dh = _cvtss_sh(max / 127.f, 0);
+  const __m256 id = _mm256_set1_ps(max != 0 ? 127.f / max : 0.f);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k)
+    q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  // Pack 32 int32 -> 32 int8; packs interleave 128-bit lanes, the permute restores order.
+  const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
+  const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
+  const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+  return _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// Activations to Q8_0.
 void quantize_q8_0(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / 32; ++i, x += 32)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), q8_0_block(x, b[i].d));
+}
+
+// Activations for the Q4_0x8 kernels: the same quants, the scale widened, and 8 * their sum.
+void quantize_q8_0s(const float* x, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0S*>(dst);
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(x + 8 * k);
-      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
-    }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float max = _mm_cvtss_f32(m);
-    const float d = max / 127.f;
-    b[i].d = _cvtss_sh(d, 0);
-    const __m256 id = _mm256_set1_ps(max != 0 ? 127.f / max : 0.f);
-    __m256i q[4];
-    for (int k = 0; k < 4; ++k)
-      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    // Pack 32 int32 -> 32 int8; packs interleave 128-bit lanes, the permute restores order.
-    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
-    const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
-    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    const __m256i fixed = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), fixed);
+    uint16_t dh;
+    const __m256i q = q8_0_block(x, dh);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), q);
+    b[i].d = h2f(dh);
+    const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    b[i].s8 = 8 * _mm_cvtsi128_si32(t);
   }
 }
 
@@ -368,6 +386,7 @@ bool fill_avx2_kernels(Kernels& k) noexcept {
   k.dot4[int(GgmlType::q8_0)] = dot4_q8_0;
   k.quantize[int(GgmlType::q8_0)] = quantize_q8_0;
   k.quantize[int(GgmlType::q8_k)] = quantize_q8_k;
+  k.quantize_q8_0s = quantize_q8_0s;
   return true;
 }
 

@@ -242,9 +242,74 @@ void gemv_q6_k_x4(int64_t n, const void* group, const void* act, float* out) {
   for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]);
 }
 
+// --- Q4_0 over 8 interleaved rows (BlockQ4_0x8) -----------------------------------------------
+// Unsigned nibbles x signed activation bytes in maddubs: no sign trick. Register k' of a block
+// (k' = 0..7) holds the 8 rows' elements 4k'..4k'+3 in its 8 lanes; maddubs with the activation's
+// bytes 4k'..4k'+3 broadcast to every lane gives int16 pair sums of at most 2 * 15 * 128 = 3840,
+// so the 8 registers' products add up in int16 (8 * 3840 < 32768) and one madd with 1 leaves
+// lane r = row r's dot. The -8 offset: sum (q - 8) y = sum q y - s8 (s8 = 8 * sum y, per block).
+
+// The 4-byte group k' (0..7) of an activation block, broadcast to the 8 lanes (a load, no shuffle).
+inline __m256i bcast4(const int8_t* qs, int k) {
+  int32_t v;
+  std::memcpy(&v, qs + 4 * k, 4);
+  return _mm256_set1_epi32(v);
+}
+
+void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ4_0x8*>(group);
+  const auto* y = static_cast<const BlockQ8_0S*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  // One FMA chain, in the tile's order: a token gives bit-identical results alone or in a tile.
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const uint8_t* q = g[i].qs;
+    const int8_t* yq = y[i].qs;
+    __m256i s16 = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * k));
+      const __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo, bcast4(yq, k)));
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi, bcast4(yq, k + 4)));
+    }
+    const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(y[i].s8));
+    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(y[i].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
+// 8 rows x 4 tokens: the 8 unpacked registers of a block serve the 4 tokens.
+void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
+  const auto* g = static_cast<const BlockQ4_0x8*>(group);
+  const char* ab = static_cast<const char*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[gemm_x8_cols];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    __m256i r[8];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[i].qs + 32 * k));
+      r[k] = _mm256_and_si256(p, m4);
+      r[k + 4] = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+    }
+    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
+    for (int c = 0; c < gemm_x8_cols; ++c) {
+      const BlockQ8_0S& b = reinterpret_cast<const BlockQ8_0S*>(ab + size_t(c) * a_stride)[i];
+      __m256i s16 = _mm256_maddubs_epi16(r[0], bcast4(b.qs, 0));
+      for (int k = 1; k < 8; ++k) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(r[k], bcast4(b.qs, k)));
+      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(b.s8));
+      acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(b.d)), _mm256_cvtepi32_ps(isum), acc[c]);
+    }
+  }
+  for (int c = 0; c < gemm_x8_cols; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
+}
+
 }  // namespace
 
 void fill_gemm(Kernels& k) noexcept {
+  k.gemv_q4_0x8 = gemv_q4_0x8;
+  k.gemm_q4_0x8 = gemm_q4_0x8;
   k.gemv_x4[int(GgmlType::q4_k)] = gemv_k45_x4<false>;
   k.gemv_x4[int(GgmlType::q5_k)] = gemv_k45_x4<true>;
   k.gemv_x4[int(GgmlType::q6_k)] = gemv_q6_k_x4;

@@ -53,6 +53,9 @@ Kernels make_scalar() {
   k.dot[int(GgmlType::q8_k)] = nullptr;
   k.axpy = axpy_scalar;
   k.gemv_x4[int(GgmlType::q4_0)] = ref::gemv_q4_0x4;
+  k.gemv_q4_0x8 = ref::gemv_q4_0x8;
+  k.gemm_q4_0x8 = ref::gemm_q4_0x8;
+  k.quantize_q8_0s = ref::quantize_q8_0s;
   k.gemv_x4[int(GgmlType::q8_0)] = ref::gemv_q8_0x4;
   k.gemv_x4[int(GgmlType::q4_k)] = ref_gemv_kx4<GgmlType::q4_k>;
   k.gemv_x4[int(GgmlType::q5_k)] = ref_gemv_kx4<GgmlType::q5_k>;

@@ -416,4 +416,58 @@ void gemv_q4_0x4(int64_t n, const void* group, const void* act, float* out) {
   }
 }
 
+void repack_q4_0x8(const void* rows, size_t stride, void* dst, int64_t n) {
+  const char* src = static_cast<const char*>(rows);
+  auto* out = static_cast<BlockQ4_0x8*>(dst);
+  for (int64_t i = 0; i < n / 32; ++i)
+    for (int r = 0; r < 8; ++r) {
+      const auto& b = reinterpret_cast<const BlockQ4_0*>(src + size_t(r) * stride)[i];
+      out[i].d[r] = b.d;
+      for (int k = 0; k < 4; ++k)
+        for (int j = 0; j < 4; ++j) {
+          // Element e sits in byte e % 16 (low nibble for e < 16) of the row-major block.
+          const int lo = b.qs[4 * k + j] & 0xF, hi = b.qs[4 * k + j] >> 4;  // elements 4k+j, 16+4k+j
+          out[i].qs[32 * k + 4 * r + j] = uint8_t(lo | (hi << 4));
+        }
+    }
+}
+
+void quantize_q8_0s(const float* x, void* dst, int64_t n) {
+  auto* out = static_cast<BlockQ8_0S*>(dst);
+  for (int64_t i = 0; i < n / 32; ++i) {
+    BlockQ8_0 b;
+    quant_q8_0(x + 32 * i, &b, 1);
+    out[i].d = fp16_to_f32(b.d);
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) sum += b.qs[j], out[i].qs[j] = b.qs[j];
+    out[i].s8 = 8 * sum;
+  }
+}
+
+// Element e (0..31) of row r in an interleaved block, as stored (0..15).
+static int q4_0x8_value(const BlockQ4_0x8& b, int r, int e) {
+  const int k = (e % 16) / 4, j = e % 4;
+  const uint8_t byte = b.qs[32 * k + 4 * r + j];
+  return e < 16 ? byte & 0xF : byte >> 4;
+}
+
+void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ4_0x8*>(group);
+  const auto* a = static_cast<const BlockQ8_0S*>(act);
+  for (int r = 0; r < 8; ++r) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; ++i) {
+      int sumi = 0;
+      for (int e = 0; e < 32; ++e) sumi += (q4_0x8_value(g[i], r, e) - 8) * a[i].qs[e];
+      s += fp16_to_f32(g[i].d[r]) * a[i].d * float(sumi);
+    }
+    out[r] = s;
+  }
+}
+
+void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
+  for (int c = 0; c < gemm_x8_cols; ++c)
+    gemv_q4_0x8(n, group, static_cast<const char*>(act) + size_t(c) * a_stride, y + size_t(c) * ldy);
+}
+
 }  // namespace fh::kernel::ref
