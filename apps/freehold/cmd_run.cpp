@@ -114,6 +114,7 @@ int run_plan(const RunOptions& o) {
   req.services.tools = tool_host.get();
   bool trace = o.trace;
   req.services.on_event = [trace, redactor](json ev) { print_event(ev, trace, *redactor); };
+  req.services.effect_events = trace;  // without --trace only logs and emits are printed: build no others
 
   asio::io_context io(1);
   auto strand = asio::make_strand(io);

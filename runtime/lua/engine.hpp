@@ -68,6 +68,9 @@ struct Services {
   std::string run_id;
   std::string workspace;
   EventFn on_event;  // may be empty
+  // false: the llm_* and tool_* events (whole requests, results, arguments) are not built at all;
+  // logs, emits and the run's own events still are (`freehold run` without --trace prints no more).
+  bool effect_events = true;
   std::shared_ptr<Recorder> recorder;  // may be empty: clocks, random and sleeps are live
 };
 
@@ -112,6 +115,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   const boost::asio::any_io_executor& executor() const noexcept { return ex_; }
   void emit_event(json event);
   bool wants_events() const noexcept { return static_cast<bool>(services_.on_event); }
+  bool wants_effect_events() const noexcept { return services_.effect_events && services_.on_event; }
   void add_usage(const api::ChatResult& r);
   void count_tool_call() { ++outcome_.tool_calls; }
   // Stores `effect` and yields the calling thread; use as `return engine.yield(L, ...)`.

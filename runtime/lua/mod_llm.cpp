@@ -185,19 +185,20 @@ int l_llm_chat(lua_State* L) {
   Call c = parse_call(L, "llm.chat");
   Engine& e = Engine::of(L);
   return e.yield(L, [&e, c = std::move(c)]() mutable -> asio::awaitable<Pusher> {
-    if (e.wants_events())
+    if (e.wants_effect_events())
       e.emit_event({{"type", "llm_request"}, {"model", c.model_string}, {"request", api::to_json(c.req)}});
     auto t0 = std::chrono::steady_clock::now();
     auto r = co_await c.target.provider->chat(std::move(c.req), {});
     if (!r) {
       api::ProviderError err = std::move(r.error());
-      e.emit_event({{"type", "llm_error"}, {"model", c.model_string}, {"error", api::to_json(err)}});
+      if (e.wants_effect_events())
+        e.emit_event({{"type", "llm_error"}, {"model", c.model_string}, {"error", api::to_json(err)}});
       co_return [err](lua_State* L) { lua_pushnil(L); push_error(L, err); return 2; };
     }
     api::ChatResult cr = std::move(r.value());
     finish_result(cr, c, t0);
     e.add_usage(cr);
-    if (e.wants_events()) e.emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", api::to_json(cr)}});
+    if (e.wants_effect_events()) e.emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", api::to_json(cr)}});
     co_return [cr = std::move(cr)](lua_State* L) { push_chat_result(L, cr); return 1; };
   });
 }
@@ -264,7 +265,8 @@ int l_llm_stream(lua_State* L) {
   asio::co_spawn(
       e.executor(),
       [self, st, c = std::move(c), canceller]() mutable -> asio::awaitable<void> {
-        self->emit_event({{"type", "llm_request"}, {"model", c.model_string}, {"request", api::to_json(c.req)}, {"stream", true}});
+        if (self->wants_effect_events())
+          self->emit_event({{"type", "llm_request"}, {"model", c.model_string}, {"request", api::to_json(c.req)}, {"stream", true}});
         auto t0 = std::chrono::steady_clock::now();
         auto sink = [st](const api::StreamEvent& ev) {
           st->queue.push_back(api::to_json(ev));
@@ -276,11 +278,12 @@ int l_llm_stream(lua_State* L) {
           finish_result(cr, c, t0);
           self->add_usage(cr);
           json out = api::to_json(cr);
-          self->emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", out}});
+          if (self->wants_effect_events()) self->emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", out}});
           out["type"] = "result";
           st->queue.push_back(std::move(out));
         } else {
-          self->emit_event({{"type", "llm_error"}, {"model", c.model_string}, {"error", api::to_json(r.error())}});
+          if (self->wants_effect_events())
+            self->emit_event({{"type", "llm_error"}, {"model", c.model_string}, {"error", api::to_json(r.error())}});
           bool already = !st->queue.empty() && st->queue.back().value("type", "") == "error";
           if (!already) st->queue.push_back({{"type", "error"}, {"error", api::to_json(r.error())}});
         }

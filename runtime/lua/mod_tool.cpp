@@ -1,6 +1,8 @@
 // The host side of tool.*: calls into the ToolHost (built-in tools, MCP, ...) as an effect.
 // The plan-facing tool.call / tool.define and agent.run are Lua (scripts/lib/prelude.lua); they
 // receive these primitives as arguments and never see the host objects.
+#include <string_view>
+
 #include "runtime/api/tool.hpp"
 #include "runtime/lua/convert.hpp"
 #include "runtime/lua/vm.hpp"
@@ -38,16 +40,17 @@ int l_host_call(lua_State* L) {
   if (lua_type(L, 3) == LUA_TSTRING) call_id = lua_tostring(L, 3);
   return e.yield(L, [&e, host, tool, args = std::move(args), call_id]() mutable -> asio::awaitable<Pusher> {
     e.count_tool_call();
-    e.emit_event({{"type", "tool_call"}, {"tool", tool}, {"arguments", args}, {"call_id", call_id}});
+    const bool traced = e.wants_effect_events();
+    if (traced) e.emit_event({{"type", "tool_call"}, {"tool", tool}, {"arguments", args}, {"call_id", call_id}});
     api::ToolCallContext ctx{e.services().run_id, e.services().workspace, call_id};
     auto r = co_await host->call(tool, std::move(args), std::move(ctx));
     if (!r) {
       Error err = std::move(r.error());
-      e.emit_event({{"type", "tool_result"}, {"tool", tool}, {"call_id", call_id}, {"error", err.to_json()}});
+      if (traced) e.emit_event({{"type", "tool_result"}, {"tool", tool}, {"call_id", call_id}, {"error", err.to_json()}});
       co_return [err](lua_State* L) { lua_pushnil(L); push_error(L, err); return 2; };
     }
     json out = std::move(r.value());
-    e.emit_event({{"type", "tool_result"}, {"tool", tool}, {"call_id", call_id}, {"result", out}});
+    if (traced) e.emit_event({{"type", "tool_result"}, {"tool", tool}, {"call_id", call_id}, {"result", out}});
     co_return [out = std::move(out)](lua_State* L) { push_json(L, out); return 1; };
   });
 }
@@ -70,10 +73,17 @@ int l_make_error(lua_State* L) {
 
 // log_event(table) -> reports a tool event from Lua-defined tools
 int l_tool_event(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TTABLE) return 0;
+  Engine& e = Engine::of(L);
+  lua_pushliteral(L, "type");
+  lua_rawget(L, 1);
+  size_t len = 0;
+  const char* type = lua_tolstring(L, -1, &len);
+  if (type && std::string_view(type, len) == "tool_call") e.count_tool_call();  // plan-defined tools count too
+  lua_pop(L, 1);
+  if (!e.wants_effect_events()) return 0;
   auto j = to_json(L, 1);
   if (!j) return 0;
-  Engine& e = Engine::of(L);
-  if (j->is_object() && j->value("type", "") == "tool_call") e.count_tool_call();  // plan-defined tools count too
   e.emit_event(std::move(j.value()));
   return 0;
 }
