@@ -51,15 +51,13 @@ double SpendBudget::reserved_usd() const {
 std::optional<double> worst_case_usd(std::string_view provider, std::string_view model, int64_t input_tokens,
                                      int64_t max_output_tokens) {
   if (provider == "local") return 0.0;  // the in-process model costs nothing per token
-  auto table = http::prices();
-  const http::PriceRow* row = table.find(provider, model);
-  if (!row) return std::nullopt;
   api::Usage u;
   u.input_tokens = input_tokens;
   u.output_tokens = max_output_tokens;
-  double plain = http::cost_of(*row, u);
+  auto plain = http::cost_usd(provider, model, u);  // the shared table, not a copy of it per call
+  if (!plain) return std::nullopt;
   u.reasoning_tokens = max_output_tokens;
-  return std::max(plain, http::cost_of(*row, u));
+  return std::max(*plain, http::cost_usd(provider, model, u).value_or(*plain));
 }
 
 std::chrono::milliseconds backoff_delay(const RouterOptions& o, int retry, double u,
