@@ -49,11 +49,14 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
 
   // 2. Cut every job's output rows into chunks; threads take chunks from a shared counter.
   const int nt = pool.size();
-  const int64_t rows_per_chunk = T == 1 ? 16 : 64;
+  // Rows per chunk: 64 for batches and for decode over 8-row groups (longer runs of one weight
+  // stream per thread prefetch better: +10-15 % decode at 2 threads vs 16), 16 for other decode.
   FH_KERNEL_CHECK(n_jobs >= 1 && n_jobs <= max_jobs);
-  int64_t first_chunk[max_jobs + 1] = {0};
-  for (int j = 0; j < n_jobs; ++j)
-    first_chunk[j + 1] = first_chunk[j] + (jobs[j].w->out + rows_per_chunk - 1) / rows_per_chunk;
+  int64_t first_chunk[max_jobs + 1] = {0}, chunk_rows[max_jobs] = {0};
+  for (int j = 0; j < n_jobs; ++j) {
+    chunk_rows[j] = T == 1 && jobs[j].w->packed_rows != 8 ? 16 : 64;
+    first_chunk[j + 1] = first_chunk[j] + (jobs[j].w->out + chunk_rows[j] - 1) / chunk_rows[j];
+  }
   const int64_t n_chunks = first_chunk[n_jobs];
   std::atomic<int64_t> next{0};
   constexpr int64_t token_block = 16;
@@ -65,7 +68,7 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
       const int j = int(std::upper_bound(first_chunk, first_chunk + n_jobs + 1, c) - first_chunk) - 1;
       const Mat& w = *jobs[j].w;
       float* y = jobs[j].y;
-      const int64_t r0 = (c - first_chunk[j]) * rows_per_chunk, r1 = std::min(w.out, r0 + rows_per_chunk);
+      const int64_t r0 = (c - first_chunk[j]) * chunk_rows[j], r1 = std::min(w.out, r0 + chunk_rows[j]);
       const int s = act_slot(w);
       const DotFn dot = k.dot[int(w.type)];
       // Decode streams rows: one row at a time prefetches better than four interleaved streams.

@@ -1,6 +1,8 @@
 // Model loading: hyper-parameters, tensor binding with shape checks, vocabulary.
 #include "providers/local/kernel/model.hpp"
 
+#include <sys/mman.h>
+
 #include <cmath>
 
 namespace fh::kernel {
@@ -98,18 +100,54 @@ std::string Vocab::piece(int32_t id) const {
   return out;
 }
 
-void Model::repack(Mat& m) {
-  if (m.type == GgmlType::f32 || m.type == GgmlType::f16 || m.type == GgmlType::bf16 || m.out % 4 != 0 || !m.data) return;
-  std::vector<uint8_t> buf(m.row_bytes * size_t(m.out));
-  m.packed_rows = m.type == GgmlType::q4_0 && m.out % 8 == 0 ? 8 : 4;
-  for (int64_t r = 0; r < m.out; r += m.packed_rows) {
-    const uint8_t* src = m.data + size_t(r) * m.row_bytes;
-    uint8_t* dst = buf.data() + size_t(r) * m.row_bytes;
-    if (m.packed_rows == 8) ref::repack_q4_0x8(src, m.row_bytes, dst, m.in);
-    else ref::repack_x4(m.type, src, m.row_bytes, dst, m.in);
+Model::PackedArena::~PackedArena() {
+  if (base) ::munmap(base, size);
+}
+
+bool Model::PackedArena::allocate(size_t bytes) {
+  constexpr size_t huge = size_t(2) << 20;
+  size = (bytes + huge - 1) / huge * huge;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    size = 0;
+    return false;
   }
-  m.packed = buf.data();
-  packed_.push_back(std::move(buf));
+  base = static_cast<uint8_t*>(p);
+#ifdef MADV_HUGEPAGE
+  ::madvise(base, size, MADV_HUGEPAGE);  // a hint: without THP the copy still works on 4 KiB pages
+#endif
+  return true;
+}
+
+// Quantized matrices with a row count that is a multiple of 4 get an interleaved copy: Q4_0 by
+// 8 rows when it can (decode and prompt), everything else by 4 (decode). Without memory for the
+// copies the model runs from the mapped file alone.
+void Model::repack_all() {
+  std::vector<Mat*> mats{&output_};
+  for (LayerWeights& w : layers_)
+    for (Mat* x : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) mats.push_back(x);
+  auto packable = [](const Mat& m) {
+    return m.data && m.out % 4 == 0 && m.type != GgmlType::f32 && m.type != GgmlType::f16 && m.type != GgmlType::bf16;
+  };
+  auto bytes = [](const Mat& m) { return (m.row_bytes * size_t(m.out) + 63) / 64 * 64; };
+  size_t total = 0;
+  for (const Mat* m : mats)
+    if (packable(*m)) total += bytes(*m);
+  if (total == 0 || !packed_.allocate(total)) return;
+  size_t off = 0;
+  for (Mat* m : mats) {
+    if (!packable(*m)) continue;
+    uint8_t* buf = packed_.base + off;
+    off += bytes(*m);
+    m->packed_rows = m->type == GgmlType::q4_0 && m->out % 8 == 0 ? 8 : 4;
+    for (int64_t r = 0; r < m->out; r += m->packed_rows) {
+      const uint8_t* src = m->data + size_t(r) * m->row_bytes;
+      uint8_t* dst = buf + size_t(r) * m->row_bytes;
+      if (m->packed_rows == 8) ref::repack_q4_0x8(src, m->row_bytes, dst, m->in);
+      else ref::repack_x4(m->type, src, m->row_bytes, dst, m->in);
+    }
+    m->packed = buf;
+  }
 }
 
 Expected<std::shared_ptr<const Model>> Model::load(const std::string& path, const LoadOptions& opt) {
@@ -201,11 +239,7 @@ Expected<std::shared_ptr<const Model>> Model::load(const std::string& path, cons
     w.w_down = L.mat(p + "ffn_down.weight", F, E);
   }
   if (!L.err.empty()) return f.error(L.err);
-  if (opt.repack) {
-    m->repack(m->output_);
-    for (LayerWeights& w : m->layers_)
-      for (Mat* x : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) m->repack(*x);
-  }
+  if (opt.repack) m->repack_all();
 
   // Vocabulary (optional: a model without one can still be driven by token ids).
   Vocab& vb = m->vocab_;

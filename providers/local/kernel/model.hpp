@@ -77,8 +77,20 @@ class Model {
   Mat token_embd_, output_;
   std::vector<float> output_norm_, rope_factors_;
   std::vector<LayerWeights> layers_;
-  std::vector<std::vector<uint8_t>> packed_;  // owned interleaved copies (Mat::packed)
-  void repack(Mat& m);
+  // The interleaved copies (Mat::packed), all in one anonymous mapping with transparent huge
+  // pages requested: decode streams it once per token, and 4 KiB pages cost a TLB miss (and a
+  // hardware-prefetch stop) every 4 KiB.
+  struct PackedArena {
+    uint8_t* base = nullptr;
+    size_t size = 0;
+    PackedArena() = default;
+    PackedArena(const PackedArena&) = delete;
+    PackedArena& operator=(const PackedArena&) = delete;
+    ~PackedArena();
+    bool allocate(size_t bytes);
+  };
+  PackedArena packed_;
+  void repack_all();
 };
 
 }  // namespace fh::kernel

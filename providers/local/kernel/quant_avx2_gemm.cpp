@@ -263,6 +263,13 @@ void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out) {
   // One FMA chain, in the tile's order: a token gives bit-identical results alone or in a tile.
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
+    // Software prefetch 32 blocks (4.5 KiB) ahead, the 3 cache lines a 144-byte block can
+    // touch: with the hardware prefetcher alone, decode stalled on the weight stream (~25 %
+    // slower on one thread). Past the end of the matrix it is harmless.
+    const char* pf = reinterpret_cast<const char*>(g + i + 32);
+    _mm_prefetch(pf, _MM_HINT_T0);
+    _mm_prefetch(pf + 64, _MM_HINT_T0);
+    _mm_prefetch(pf + 128, _MM_HINT_T0);
     const uint8_t* q = g[i].qs;
     const int8_t* yq = y[i].qs;
     __m256i s16 = _mm256_setzero_si256();
