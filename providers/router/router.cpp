@@ -103,7 +103,7 @@ class Router final : public api::Provider {
         // Reserve the worst case before anything is sent.
         double res_usd = 0;
         int64_t res_tokens = 0;
-        const bool reserving = opts_.spend && !dynamic_cast<Router*>(target.provider.get());
+        const bool reserving = static_cast<bool>(opts_.spend);
         if (reserving) {
           auto refused = reserve(target, attempt_req, res_usd, res_tokens);
           if (refused) {

@@ -90,8 +90,8 @@ std::optional<double> worst_case_usd(std::string_view provider, std::string_view
                                      int64_t max_output_tokens);
 
 // A registry budget (api::Budget) over `spend`: a single model gets a budget-only router (no
-// retries), a chain the full router. A target that is itself a router leaves the reservation to
-// it (no double counting).
+// retries), a chain the full router. The registry applies it once per resolved model, so a call
+// is reserved once (never by nested routers).
 std::shared_ptr<api::Budget> make_budget(std::shared_ptr<SpendBudget> spend);
 
 // {"usd": 0.5, "max_tokens_total": 200000, "allow_unknown_prices": false} (every key optional;
