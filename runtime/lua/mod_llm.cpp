@@ -30,21 +30,53 @@ struct Call {
   std::abort();  // not reached: luaL_error throws
 }
 
+// A plan-defined tool's spec, converted once (at its first use by a model call) and kept in the
+// tool's entry: a plan names the same tools on every step of an agent loop.
+struct SpecBox { api::ToolSpec spec; };
+
+int l_spec_gc(lua_State* L) {
+  static_cast<SpecBox*>(lua_touserdata(L, 1))->~SpecBox();
+  return 0;
+}
+
 // Looks up a tool spec by name: plan-defined tools first (tool.define), then the host's.
 std::optional<api::ToolSpec> find_tool(lua_State* L, const std::string& name) {
   lua_getfield(L, LUA_REGISTRYINDEX, "fh.tools");
   if (lua_istable(L, -1)) {
     lua_pushlstring(L, name.data(), name.size());
     if (lua_rawget(L, -2) == LUA_TTABLE) {
-      lua_pushliteral(L, "spec");
-      lua_rawget(L, -2);
-      auto j = to_json(L, -1);
-      lua_pop(L, 3);
-      if (j) {
-        auto spec = api::tool_spec_from_json(*j);
-        if (spec) return spec.value();
+      int entry = lua_gettop(L);
+      lua_pushliteral(L, "compiled");
+      if (lua_rawget(L, entry) == LUA_TUSERDATA) {
+        api::ToolSpec spec = static_cast<SpecBox*>(lua_touserdata(L, -1))->spec;
+        lua_pop(L, 3);
+        return spec;
       }
-      return std::nullopt;
+      lua_pop(L, 1);
+      lua_pushliteral(L, "spec");
+      lua_rawget(L, entry);
+      auto j = to_json(L, -1);
+      lua_pop(L, 1);
+      std::optional<api::ToolSpec> out;
+      if (j) {
+        if (auto spec = api::tool_spec_from_json(*j)) out = std::move(spec.value());
+      }
+      if (out) {
+        auto* box = static_cast<SpecBox*>(lua_newuserdatauv(L, sizeof(SpecBox), 0));
+        new (box) SpecBox{*out};
+        if (luaL_newmetatable(L, "fh.toolspec")) {
+          lua_pushcfunction(L, l_spec_gc);
+          lua_setfield(L, -2, "__gc");
+          lua_pushliteral(L, "locked");
+          lua_setfield(L, -2, "__metatable");
+        }
+        lua_setmetatable(L, -2);
+        lua_pushliteral(L, "compiled");
+        lua_insert(L, -2);
+        lua_rawset(L, entry);
+      }
+      lua_pop(L, 2);
+      return out;
     }
     lua_pop(L, 1);
   }
@@ -56,69 +88,235 @@ std::optional<api::ToolSpec> find_tool(lua_State* L, const std::string& name) {
   return std::nullopt;
 }
 
-Call parse_call(lua_State* L, const char* where) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  auto jr = to_json(L, 1);
-  if (!jr) raise(L, where, jr.error().message);
-  json& j = jr.value();
-  if (!j.is_object()) raise(L, where, "expects a table of named fields");
-  Engine& e = Engine::of(L);
-  Call c;
-  for (auto& [k, v] : j.items()) {
-    if (k == "model") {
-      if (!v.is_string()) raise(L, where, "model must be a string like \"mock/echo\"");
-      c.model_string = v.get<std::string>();
-    } else if (k == "system") {
-      if (!v.is_string()) raise(L, where, "system must be a string");
-      c.req.system = v.get<std::string>();
-    } else if (k == "prompt") {
-      if (!v.is_string()) raise(L, where, "prompt must be a string");
-      c.req.messages.push_back(api::Message::user(v.get<std::string>()));
-    } else if (k == "messages") {
-      if (!v.is_array()) raise(L, where, "messages must be a list of {role=, content=} tables");
-      for (size_t i = 0; i < v.size(); ++i) {
-        auto m = api::message_from_json(v[i]);
-        if (!m) raise(L, where, "messages[" + std::to_string(i + 1) + "]: " + m.error().message);
-        c.req.messages.push_back(std::move(m.value()));
-      }
-    } else if (k == "tools") {
-      if (!v.is_array()) raise(L, where, "tools must be a list of tool names or specs");
-      for (auto& t : v) {
-        if (t.is_string()) {
-          auto spec = find_tool(L, t.get<std::string>());
-          if (!spec) raise(L, where, "unknown tool '" + t.get<std::string>() + "'");
-          c.req.tools.push_back(std::move(*spec));
-        } else {
-          auto spec = api::tool_spec_from_json(t);
-          if (!spec) raise(L, where, "tools: " + spec.error().message);
-          c.req.tools.push_back(std::move(spec.value()));
+// ---- Reading a call's table straight into a ChatRequest ----
+// An agent passes its whole history on every call, so this runs once per message per step. It
+// reads the Lua tables directly (raw access, no metamethods) instead of going Lua -> JSON ->
+// Message; the rules are message_from_json's, and the rare shapes (content parts, provider_data)
+// still go through it.
+struct CallReader {
+  lua_State* L;
+  const char* where;
+  std::optional<std::string> prompt;  // appended after `messages`, whatever the table order
+
+  [[noreturn]] void fail(const std::string& msg) { raise(L, where, msg); }
+
+  json value(int idx, const char* field) {
+    auto j = to_json(L, idx);
+    if (!j) fail(std::string(field) + ": " + j.error().message);
+    return std::move(j.value());
+  }
+  // The string at `idx`, or "" for anything else (message_from_json's str_field rule).
+  static std::string str(lua_State* L, int idx) {
+    if (lua_type(L, idx) != LUA_TSTRING) return {};
+    size_t n = 0;
+    const char* s = lua_tolstring(L, idx, &n);
+    return {s, n};
+  }
+  std::string str_at(int t, const char* key) {
+    lua_pushstring(L, key);
+    lua_rawget(L, t);
+    std::string s = str(L, -1);
+    lua_pop(L, 1);
+    return s;
+  }
+  bool is_null(int idx) {
+    int t = lua_type(L, idx);
+    return t == LUA_TNIL || (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == json_null_sentinel());
+  }
+  // A table whose keys are exactly 1..n; returns n (0 for an empty table), or -1.
+  lua_Integer sequence_length(int idx) {
+    auto n = static_cast<lua_Integer>(lua_rawlen(L, idx));
+    lua_Integer count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      ++count;
+      bool in_range = lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= n;
+      lua_pop(L, 1);
+      if (!in_range) { lua_pop(L, 1); return -1; }
+    }
+    return count == n ? n : -1;
+  }
+
+  api::ToolCall tool_call(int t, size_t i) {
+    auto ctx = [i] { return "messages[" + std::to_string(i) + "]: "; };
+    if (!lua_istable(L, t)) fail(ctx() + "a tool call must be an object");
+    api::ToolCall c;
+    c.id = str_at(t, "id");
+    c.name = str_at(t, "name");
+    if (c.name.empty()) fail(ctx() + "a tool call needs a name");
+    lua_pushliteral(L, "arguments");
+    lua_rawget(L, t);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      std::string s = str(L, -1);
+      auto parsed = json::parse(s, nullptr, false);
+      c.arguments = parsed.is_discarded() ? json(std::move(s)) : std::move(parsed);
+    } else if (!lua_isnil(L, -1)) {
+      c.arguments = value(-1, "arguments");
+    }
+    lua_pop(L, 1);
+    lua_pushliteral(L, "provider_data");
+    lua_rawget(L, t);
+    if (!lua_isnil(L, -1)) c.provider_data = value(-1, "provider_data");
+    lua_pop(L, 1);
+    return c;
+  }
+
+  api::Message message(int t, size_t i) {
+    auto ctx = [i] { return "messages[" + std::to_string(i) + "]: "; };
+    if (!lua_istable(L, t)) fail(ctx() + "a message must be an object");
+    api::Message m;
+    std::string role;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {  // one pass over the message's keys; unknown keys are ignored
+      size_t kn = 0;
+      const char* k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : "";
+      std::string_view key(k, kn);
+      int v = lua_gettop(L);
+      if (key == "role") {
+        role = str(L, v);
+      } else if (key == "content") {
+        if (lua_type(L, v) == LUA_TSTRING) {
+          m.content.push_back({api::ContentPart::Kind::text, str(L, v), {}, {}, {}});
+        } else if (lua_istable(L, v)) {
+          lua_pop(L, 2);
+          return general_message(t, i);
+        } else if (!is_null(v)) {
+          fail(ctx() + "message content must be a string or an array of parts");
         }
+      } else if (key == "provider_data") {
+        lua_pop(L, 2);
+        return general_message(t, i);
+      } else if (key == "tool_calls" && lua_istable(L, v)) {
+        auto n = static_cast<lua_Integer>(lua_rawlen(L, v));
+        m.tool_calls.reserve(static_cast<size_t>(n));
+        for (lua_Integer c = 1; c <= n; ++c) {
+          lua_rawgeti(L, v, c);
+          m.tool_calls.push_back(tool_call(lua_gettop(L), i));
+          lua_pop(L, 1);
+        }
+      } else if (key == "tool_call_id") {
+        m.tool_call_id = str(L, v);
+      } else if (key == "name") {
+        m.name = str(L, v);
+      } else if (key == "reasoning") {
+        m.reasoning = str(L, v);
       }
-    } else if (k == "tool_choice") {
-      c.req.tool_choice = v;
-    } else if (k == "schema") {
-      if (!v.is_object()) raise(L, where, "schema must be a JSON Schema table");
-      c.req.response_schema = v;
-    } else if (k == "temperature" || k == "top_p") {
-      if (!v.is_number()) raise(L, where, k + " must be a number");
-      (k == "temperature" ? c.req.temperature : c.req.top_p) = v.get<double>();
-    } else if (k == "max_tokens") {
-      if (!v.is_number_integer() || v.get<int64_t>() <= 0) raise(L, where, "max_tokens must be a positive integer");
-      c.req.max_tokens = v.get<int64_t>();
-    } else if (k == "seed") {
-      if (!v.is_number_integer()) raise(L, where, "seed must be an integer");
-      c.req.seed = v.get<uint64_t>();
-    } else if (k == "stop") {
-      if (v.is_string()) c.req.stop.push_back(v.get<std::string>());
-      else if (v.is_array()) for (auto& s : v) { if (s.is_string()) c.req.stop.push_back(s.get<std::string>()); }
-      else raise(L, where, "stop must be a string or a list of strings");
-    } else if (k == "extra") {
-      c.req.extra = v;
-    } else {
-      raise(L, where, "unknown field '" + k + "'");
+      lua_pop(L, 1);
+    }
+    auto r = api::parse_role(role);
+    if (!r) fail(ctx() + "message role must be system, user, assistant or tool");
+    m.role = *r;
+    if (m.role == api::Role::tool && m.tool_call_id.empty()) fail(ctx() + "a tool message needs tool_call_id");
+    return m;
+  }
+  // Content parts or provider data: the general JSON path.
+  api::Message general_message(int t, size_t i) {
+    auto m = api::message_from_json(value(t, "messages"));
+    if (!m) fail("messages[" + std::to_string(i) + "]: " + m.error().message);
+    return std::move(m.value());
+  }
+
+  void messages(int v, api::ChatRequest& req) {
+    lua_Integer n = lua_istable(L, v) ? sequence_length(v) : -1;
+    if (n < 0) fail("messages must be a list of {role=, content=} tables");
+    req.messages.reserve(req.messages.size() + static_cast<size_t>(n));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, v, i);
+      req.messages.push_back(message(lua_gettop(L), static_cast<size_t>(i)));
+      lua_pop(L, 1);
     }
   }
+
+  void tools(int v, api::ChatRequest& req) {
+    lua_Integer n = lua_istable(L, v) ? sequence_length(v) : -1;
+    if (n < 0) fail("tools must be a list of tool names or specs");
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, v, i);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        std::string name = str(L, -1);
+        auto spec = find_tool(L, name);
+        if (!spec) fail("unknown tool '" + name + "'");
+        req.tools.push_back(std::move(*spec));
+      } else {
+        auto spec = api::tool_spec_from_json(value(-1, "tools"));
+        if (!spec) fail("tools: " + spec.error().message);
+        req.tools.push_back(std::move(spec.value()));
+      }
+      lua_pop(L, 1);
+    }
+  }
+
+  // One named field of the call table; the value is on top of the stack.
+  void field(const std::string& k, Call& c) {
+    int v = lua_gettop(L);
+    int t = lua_type(L, v);
+    auto number = [&](std::optional<double>& out) {
+      if (t != LUA_TNUMBER) fail(k + " must be a number");
+      out = lua_tonumber(L, v);
+    };
+    if (k == "model") {
+      if (t != LUA_TSTRING) fail("model must be a string like \"mock/echo\"");
+      c.model_string = str(L, v);
+    } else if (k == "system") {
+      if (t != LUA_TSTRING) fail("system must be a string");
+      c.req.system = str(L, v);
+    } else if (k == "prompt") {
+      if (t != LUA_TSTRING) fail("prompt must be a string");
+      prompt = str(L, v);
+    } else if (k == "messages") {
+      messages(v, c.req);
+    } else if (k == "tools") {
+      tools(v, c.req);
+    } else if (k == "tool_choice") {
+      c.req.tool_choice = value(v, "tool_choice");
+    } else if (k == "schema") {
+      if (t != LUA_TTABLE) fail("schema must be a JSON Schema table");
+      c.req.response_schema = value(v, "schema");
+      if (!c.req.response_schema.is_object()) fail("schema must be a JSON Schema table");
+    } else if (k == "temperature") {
+      number(c.req.temperature);
+    } else if (k == "top_p") {
+      number(c.req.top_p);
+    } else if (k == "max_tokens") {
+      if (!lua_isinteger(L, v) || lua_tointeger(L, v) <= 0) fail("max_tokens must be a positive integer");
+      c.req.max_tokens = lua_tointeger(L, v);
+    } else if (k == "seed") {
+      if (!lua_isinteger(L, v)) fail("seed must be an integer");
+      c.req.seed = static_cast<uint64_t>(lua_tointeger(L, v));
+    } else if (k == "stop") {
+      if (t == LUA_TSTRING) {
+        c.req.stop.push_back(str(L, v));
+      } else if (t == LUA_TTABLE && sequence_length(v) >= 0) {
+        for (lua_Integer i = 1, n = static_cast<lua_Integer>(lua_rawlen(L, v)); i <= n; ++i) {
+          lua_rawgeti(L, v, i);
+          if (lua_type(L, -1) == LUA_TSTRING) c.req.stop.push_back(str(L, -1));
+          lua_pop(L, 1);
+        }
+      } else {
+        fail("stop must be a string or a list of strings");
+      }
+    } else if (k == "extra") {
+      c.req.extra = value(v, "extra");
+    } else {
+      fail("unknown field '" + k + "'");
+    }
+  }
+};
+
+Call parse_call(lua_State* L, const char* where) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkstack(L, 16, "reading a model call");
+  CallReader rd{L, where, {}};
+  Call c;
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING) rd.fail("expects a table of named fields");
+    rd.field(CallReader::str(L, -2), c);
+    lua_pop(L, 1);
+  }
+  if (rd.prompt) c.req.messages.push_back(api::Message::user(std::move(*rd.prompt)));
   if (c.req.messages.empty()) raise(L, where, "needs messages (or prompt)");
+  Engine& e = Engine::of(L);
   if (c.model_string.empty()) c.model_string = e.services().default_model;
   if (c.model_string.empty()) raise(L, where, "no model given and no default model (--model)");
   auto target = e.resolve_model(c.model_string);

@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "runtime/api/chat.hpp"
 #include "runtime/api/tool.hpp"
 #include "tests/runtime/support.hpp"
 
@@ -157,6 +158,119 @@ TEST_CASE("llm.stream yields text deltas, tool-call events, usage, finish and th
   CHECK(r.result.output["types"] == json::array({"text", "text", "text", "usage", "finish", "result"}));
   CHECK(r.result.output["text"] == "a b c");
   CHECK(r.result.output["result_text"] == "a b c");
+}
+
+TEST_CASE("llm.chat reads a call's messages straight from Lua, with message_from_json's rules") {
+  // Every message shape a plan can write; the request the provider gets must equal the JSON path's.
+  const char* history = R"([
+    {"role": "user", "content": "hello"},
+    {"role": "assistant", "content": "", "reasoning": "thinking",
+     "tool_calls": [{"id": "c1", "name": "add", "arguments": {"a": 1, "b": [2, 3]}},
+                    {"id": "c2", "name": "mul", "arguments": "{\"x\": 4}"},
+                    {"id": "c3", "name": "bad", "arguments": "not json"}]},
+    {"role": "tool", "tool_call_id": "c1", "name": "add", "content": "{\"sum\": 3}"},
+    {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image", "url": "https://x/y.png"}]},
+    {"role": "assistant", "content": "ok", "provider_data": {"gemini": {"sig": "s"}}},
+    {"role": "user", "content": null, "extra_key": 1}
+  ])";
+  PlanOptions o;
+  o.input = json{{"history", json::parse(history)}};
+  auto r = run_plan(R"(
+    local msgs = {}
+    for i, m in ipairs(input.history) do msgs[i] = m end
+    llm.chat{prompt = "last", messages = msgs, system = "sys", temperature = 0.5, max_tokens = 7,
+             stop = {"a", "b"}, seed = 3, tool_choice = "auto"}
+    return true)", o);
+  REQUIRE(r.result.status == S::succeeded);
+  json request;
+  for (const auto& e : r.events)
+    if (e.value("type", "") == "llm_request") request = e["request"];
+  REQUIRE(request.is_object());
+
+  fh::api::ChatRequest want;
+  want.model = "echo";
+  want.system = "sys";
+  for (const auto& m : json::parse(history)) want.messages.push_back(fh::api::message_from_json(m).value());
+  want.messages.push_back(fh::api::Message::user("last"));  // a prompt comes after the messages
+  want.temperature = 0.5;
+  want.max_tokens = 7;
+  want.stop = {"a", "b"};
+  want.seed = 3;
+  want.tool_choice = "auto";
+  CHECK(request == fh::api::to_json(want));
+  CHECK(request["messages"][1]["tool_calls"][1]["arguments"] == json{{"x", 4}});
+  CHECK(request["messages"][1]["tool_calls"][2]["arguments"] == "not json");
+}
+
+TEST_CASE("llm.chat refuses a malformed call with a message that names the field") {
+  auto r = run_plan(R"(
+    local function why(t) local ok, e = pcall(llm.chat, t) return ok and "accepted" or e end
+    return {
+      why{messages = {{role = "robot", content = "x"}}},
+      why{messages = {{role = "tool", content = "x"}}},
+      why{messages = {{role = "user", content = 5}}},
+      why{messages = {{role = "assistant", tool_calls = {{id = "a"}}}}},
+      why{messages = {[1] = {role = "user", content = "x"}, [3] = {role = "user", content = "y"}}},
+      why{messages = "hi"},
+      why{messages = {"hi"}},
+      why{messages = {}},
+      why{prompt = "x", tools = {"nope"}},
+      why{prompt = "x", max_tokens = 1.5},
+      why{prompt = "x", schema = "s"},
+      why{"positional"},
+      why{prompt = "x", stop = 3},
+    })");
+  REQUIRE(r.result.status == S::succeeded);
+  const auto& out = r.result.output;
+  REQUIRE(out.size() == 13);
+  const char* want[] = {
+      "messages[1]: message role must be system, user, assistant or tool",
+      "messages[1]: a tool message needs tool_call_id",
+      "messages[1]: message content must be a string or an array of parts",
+      "messages[1]: a tool call needs a name",
+      "messages must be a list",
+      "messages must be a list",
+      "messages[1]: a message must be an object",
+      "needs messages (or prompt)",
+      "unknown tool 'nope'",
+      "max_tokens must be a positive integer",
+      "schema must be a JSON Schema table",
+      "expects a table of named fields",
+      "stop must be a string or a list of strings",
+  };
+  for (size_t i = 0; i < out.size(); ++i) {
+    INFO(i, ": ", out[i]);
+    CHECK(out[i].get<std::string>().find(std::string("llm.chat: ") + want[i]) != std::string::npos);
+  }
+}
+
+TEST_CASE("a plan-defined tool's spec reaches the model on every call of an agent loop") {
+  fs::path dir = fs::temp_directory_path() / "fh_plan_test";
+  fs::create_directories(dir);
+  std::ofstream(dir / "two_calls.json") << R"({"replies": [
+    {"tool_calls": [{"id": "t1", "name": "echo", "arguments": {"text": "a"}}]},
+    {"tool_calls": [{"id": "t2", "name": "echo", "arguments": {"text": "b"}}]},
+    {"text": "done"}]})";
+  PlanOptions o;
+  o.model = "mock/script?file=" + (dir / "two_calls.json").string();
+  auto r = run_plan(R"(
+    tool.define{name = "echo", description = "returns its argument",
+                parameters = {type = "object", properties = {text = {type = "string"}}, required = {"text"}},
+                handler = function(a) return a end}
+    local res = agent.run{input = "go", tools = {"echo"}}
+    return res.steps)", o);
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output == 3);
+  int requests = 0;
+  for (const auto& e : r.events) {
+    if (e.value("type", "") != "llm_request") continue;
+    ++requests;
+    REQUIRE(e["request"]["tools"].size() == 1);
+    CHECK(e["request"]["tools"][0]["name"] == "echo");
+    CHECK(e["request"]["tools"][0]["description"] == "returns its argument");
+    CHECK(e["request"]["tools"][0]["parameters"]["required"] == json::array({"text"}));
+  }
+  CHECK(requests == 3);
 }
 
 namespace {
