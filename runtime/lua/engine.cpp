@@ -188,10 +188,12 @@ int Engine::yield(lua_State* L, Effect effect) {
     return luaL_error(L, "this call waits for I/O and cannot run here (inside a metamethod, iterator, "
                          "table.sort comparator or string.gsub callback called from C)");
   pending_ = std::move(effect);
-  int base = lua_gettop(L);
+  pending_base_ = lua_gettop(L);
   lua_pushlightuserdata(L, effect_sentinel());
-  return lua_yieldk(L, 1, base, effect_k);
+  return kYieldRequested;
 }
+
+int Engine::yield_pending(lua_State* L) { return lua_yieldk(L, 1, of(L).pending_base_, effect_k); }
 
 int Engine::spawn_branch(lua_State* L, int idx) {
   luaL_checktype(L, idx, LUA_TFUNCTION);

@@ -118,8 +118,14 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool wants_effect_events() const noexcept { return services_.effect_events && services_.on_event; }
   void add_usage(const api::ChatResult& r);
   void count_tool_call() { ++outcome_.tool_calls; }
-  // Stores `effect` and yields the calling thread; use as `return engine.yield(L, ...)`.
+  // Stores `effect` for the calling thread to yield on; use as `return engine.yield(L, ...)` in
+  // a function registered through thunk<>, which performs the yield once the function's own
+  // frame (and every C++ object in it) is gone: a Lua yield from C is a C++ throw, and each frame
+  // with objects to destroy on its way costs the unwinder a landing pad and a resume.
   int yield(lua_State* L, Effect effect);
+  static constexpr int kYieldRequested = -1;
+  // Yields the thread with the pending effect (called by thunk<> after kYieldRequested).
+  static int yield_pending(lua_State* L);
   // Branches for task.*: starts a new Lua thread running the function at stack index `idx`.
   int spawn_branch(lua_State* L, int idx);
   // An Effect that waits for the given branches; returns their first results in order, or raises
@@ -174,6 +180,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   Kill kill_ = Kill::none;
   bool cancelled_ = false;
   std::optional<Effect> pending_;
+  int pending_base_ = 0;  // the yielding function's stack top below the sentinel
   std::unordered_map<int, std::unique_ptr<Branch>> branches_;
   int next_branch_ = 1;
   std::unordered_map<int, std::function<void()>> cancellers_;

@@ -35,17 +35,22 @@ void push_error(lua_State* L, const Error& e);
 void push_error(lua_State* L, const api::ProviderError& e);
 void push_prelude_host(lua_State* L);
 
-// Every C++ function exposed to Lua goes through this: C++ exceptions become Lua errors
-// (Lua's own errors and yields pass through untouched).
+// Every C++ function exposed to Lua goes through this: C++ exceptions become Lua errors (Lua's
+// own errors pass through untouched), and a yield F asks for (Engine::yield) happens here.
 template <int (*F)(lua_State*)>
 int thunk(lua_State* L) {
+  constexpr int kFailed = -2;
   char msg[256];
+  int n = 0;
   try {
-    return F(L);
+    n = F(L);
   } catch (const std::exception& e) {
     std::snprintf(msg, sizeof msg, "internal error: %s", e.what());
+    n = kFailed;
   }
-  return luaL_error(L, "%s", msg);
+  if (n == Engine::kYieldRequested) return Engine::yield_pending(L);  // F's frame is gone: see Engine::yield
+  if (n == kFailed) return luaL_error(L, "%s", msg);
+  return n;
 }
 
 // The effect sentinel a yielding API function passes up through coroutine wrappers.
