@@ -35,5 +35,7 @@ inline __m256i dot_i8(__m256i x, __m256i y) {
 
 // Installs the prompt-processing tiles (quant_avx2_gemm.cpp).
 void fill_gemm(Kernels& k) noexcept;
+// Installs the attention and activation kernels (attention_avx2.cpp).
+void fill_attention(Kernels& k) noexcept;
 
 }  // namespace fh::kernel::avx2

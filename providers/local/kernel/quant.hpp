@@ -87,6 +87,19 @@ void quantize_q8_0s(const float* x, void* dst, int64_t n);
 void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out);
 // The group against 4 activation rows (a, a + a_stride, ...): y[c * ldy + r], r = 0..7.
 void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy);
+
+// Attention over an F32 cache (attention_ref.cpp). Keys are stored transposed: element d of
+// key p is kt[d * kt_stride + p]. Scores of nq (1..attn_tile) queries against keys 0..n-1:
+// s[i * ld + p] = scale * dot(q[i], key p). SIMD versions write whole groups of 16 positions
+// (p up to n rounded up to 16): kt rows and s rows must be readable / writable that far.
+void attn_scores(int hd, int nq, const float* const* q, const float* kt, size_t kt_stride, int n, float scale,
+                 float* s, size_t ld);
+// out[i][0..hd) = sum_{p < n} s[i * ld + p] * v[p * v_stride + 0..hd).
+void attn_values(int hd, int nq, const float* s, size_t ld, const float* v, size_t v_stride, int n, float* const* out);
+// In place: s[p] = exp(s[p] - max) / sum, p < n (n >= 1).
+void softmax(float* s, int n);
+// g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i].
+void silu_mul(int64_t n, float* g, const float* u);
 }  // namespace ref
 
 // The kernels in use, chosen at run time. Function pointers so the matmul loop pays one
@@ -103,6 +116,7 @@ using GemmFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a
                         size_t ldy);
 constexpr int gemm_rows = 2, gemm_cols = 4;
 constexpr int gemm_x8_cols = 4;
+constexpr int attn_tile = 4;  // queries per attention kernel call
 
 enum class Isa { scalar, avx2 };
 
@@ -120,6 +134,13 @@ struct Kernels {
   void (*gemm_q4_0x8)(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = nullptr;
   QuantizeFn quantize_q8_0s = nullptr;
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
+  // Attention and the FFN activation (see the ref:: declarations); always set.
+  void (*attn_scores)(int hd, int nq, const float* const* q, const float* kt, size_t kt_stride, int n, float scale,
+                      float* s, size_t ld) = nullptr;
+  void (*attn_values)(int hd, int nq, const float* s, size_t ld, const float* v, size_t v_stride, int n,
+                      float* const* out) = nullptr;
+  void (*softmax)(float* s, int n) = nullptr;
+  void (*silu_mul)(int64_t n, float* g, const float* u) = nullptr;
   DequantFn dequantize[32] = {};
 };
 

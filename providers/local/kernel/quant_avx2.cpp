@@ -373,6 +373,7 @@ bool fill_avx2_kernels(Kernels& k) noexcept {
   k.gemv_x4[int(GgmlType::q4_0)] = gemv_q4_0x4;
   k.gemv_x4[int(GgmlType::q8_0)] = gemv_q8_0x4;
   avx2::fill_gemm(k);
+  avx2::fill_attention(k);
   k.isa = Isa::avx2;
   k.dot[int(GgmlType::f32)] = dot_f32;
   k.dot[int(GgmlType::f16)] = dot_f16;

@@ -56,6 +56,10 @@ Kernels make_scalar() {
   k.gemv_q4_0x8 = ref::gemv_q4_0x8;
   k.gemm_q4_0x8 = ref::gemm_q4_0x8;
   k.quantize_q8_0s = ref::quantize_q8_0s;
+  k.attn_scores = ref::attn_scores;
+  k.attn_values = ref::attn_values;
+  k.softmax = ref::softmax;
+  k.silu_mul = ref::silu_mul;
   k.gemv_x4[int(GgmlType::q8_0)] = ref::gemv_q8_0x4;
   k.gemv_x4[int(GgmlType::q4_k)] = ref_gemv_kx4<GgmlType::q4_k>;
   k.gemv_x4[int(GgmlType::q5_k)] = ref_gemv_kx4<GgmlType::q5_k>;

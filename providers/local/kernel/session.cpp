@@ -38,14 +38,18 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
   n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : std::min(hp.n_ctx_train, 4096);
   n_batch_ = std::max(1, std::min(opt.n_batch, n_ctx_));
   const size_t KV = size_t(hp.n_head_kv) * size_t(hp.head_dim), B = size_t(n_batch_);
-  k_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0.f);
-  v_cache_.assign(k_cache_.size(), 0.f);
+  // Rows of the transposed K cache: n_ctx rounded up to the kernels' 16 positions, plus 16 so
+  // that consecutive rows (read one after the other by the scores kernel) do not sit a power of
+  // two apart and evict each other from the same cache set.
+  kt_stride_ = (size_t(n_ctx_) + 15) / 16 * 16 + 16;
+  k_cache_.assign(size_t(hp.n_layer) * KV * kt_stride_, 0.f);
+  v_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0.f);
   const size_t E = size_t(hp.n_embd), Q = size_t(hp.n_head) * size_t(hp.head_dim), F = size_t(hp.n_ff);
   x_.resize(B * E), xn_.resize(B * E), q_.resize(B * Q), k_.resize(B * KV), v_.resize(B * KV);
   att_.resize(B * std::max(Q, E)), gate_.resize(B * F), up_.resize(B * F);
   logits_.resize(size_t(hp.n_vocab));
   rope_cos_.resize(B * size_t(hp.head_dim / 2)), rope_sin_.resize(rope_cos_.size());
-  scores_.resize(size_t(pool_.size()) * size_t(n_ctx_));
+  scores_.resize(size_t(pool_.size()) * attn_tile * kt_stride_);
   // theta_i = pos * base^(-2i/hd) * freq_scale / factor_i
   const auto& factors = model_->rope_freq_factors();
   for (int i = 0; i < hp.head_dim / 2; ++i) {
@@ -108,7 +112,7 @@ bool Session::forward(const int32_t* tokens, int T) {
   for (int l = 0; l < hp.n_layer; ++l) {
     if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
     const LayerWeights& w = m.layers()[size_t(l)];
-    float* kc = &k_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV]
+    float* kc = &k_cache_[size_t(l) * size_t(KV) * kt_stride_];  // [KV, kt_stride] (transposed)
     float* vc = &v_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV]
 
     // xn[T, E] = RMSNorm(x) * attn_norm
@@ -129,35 +133,42 @@ bool Session::forward(const int32_t* tokens, int T) {
       const float* sn = &rope_sin_[size_t(t) * (hd / 2)];
       for (int h = 0; h < H; ++h) rope(&q_[size_t(t) * Q + size_t(h) * hd], hd, cs, sn, hp.rope);
       for (int h = 0; h < Hkv; ++h) rope(&k_[size_t(t) * KV + size_t(h) * hd], hd, cs, sn, hp.rope);
-      std::memcpy(&kc[size_t(p0 + t) * KV], &k_[size_t(t) * KV], sizeof(float) * size_t(KV));
+      for (int i = 0; i < KV; ++i) kc[size_t(i) * kt_stride_ + size_t(p0 + t)] = k_[size_t(t) * KV + i];
       std::memcpy(&vc[size_t(p0 + t) * KV], &v_[size_t(t) * KV], sizeof(float) * size_t(KV));
     }
 
     // att[T, Q]: for each token t and head h (kv head h/group), causal softmax attention over
-    // positions 0 .. p0+t: softmax(q·kᵀ / sqrt(hd)) · v
+    // positions 0 .. p0+t: softmax(q·kᵀ / sqrt(hd)) · v. The queries of one kv head, in the
+    // order (t, h), are taken attn_tile at a time: they share every key and value load. A
+    // query's results do not depend on the tile it is in (batched == token by token).
+    const int per_kv = T * group, tiles = (per_kv + attn_tile - 1) / attn_tile;
     auto attend = [&](int64_t i0, int64_t i1, int ti) {
-      float* sc = &scores_[size_t(ti) * size_t(n_ctx_)];
-      for (int item = int(i0); item < int(i1); ++item) {
-        const int t = item / H, h = item % H, kvh = h / group, n_pos = p0 + t + 1;
-        const float* qh = &q_[size_t(t) * Q + size_t(h) * hd];
-        float mx = -INFINITY;
-        for (int p = 0; p < n_pos; ++p) {
-          sc[p] = kern.dot[int(GgmlType::f32)](hd, qh, &kc[size_t(p) * KV + size_t(kvh) * hd]) * att_scale;
-          mx = std::max(mx, sc[p]);
+      float* sc = &scores_[size_t(ti) * attn_tile * kt_stride_];
+      for (int64_t item = i0; item < i1; ++item) {
+        const int kvh = int(item / tiles), first = int(item % tiles) * attn_tile;
+        const int nq = std::min(attn_tile, per_kv - first);
+        const float* qp[attn_tile] = {};
+        float* op[attn_tile] = {};
+        int n_pos[attn_tile] = {};
+        for (int i = 0; i < nq; ++i) {
+          const int t = (first + i) / group, h = kvh * group + (first + i) % group;
+          qp[i] = &q_[size_t(t) * Q + size_t(h) * hd];
+          op[i] = &att_[size_t(t) * Q + size_t(h) * hd];
+          n_pos[i] = p0 + t + 1;
         }
-        double sum = 0;
-        for (int p = 0; p < n_pos; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
-        const float inv = float(1.0 / sum);
-        float* out = &att_[size_t(t) * Q + size_t(h) * hd];
-        std::fill(out, out + hd, 0.f);
-        for (int p = 0; p < n_pos; ++p) {
-          kern.axpy(hd, sc[p] * inv, &vc[size_t(p) * KV + size_t(kvh) * hd], out);
+        const int n_max = n_pos[nq - 1];
+        kern.attn_scores(hd, nq, qp, kc + size_t(kvh) * hd * kt_stride_, kt_stride_, n_max, att_scale, sc, kt_stride_);
+        for (int i = 0; i < nq; ++i) {
+          float* si = sc + size_t(i) * kt_stride_;
+          kern.softmax(si, n_pos[i]);
+          std::fill(si + n_pos[i], si + n_max, 0.f);  // causal: later positions weigh nothing
         }
+        kern.attn_values(hd, nq, sc, kt_stride_, vc + size_t(kvh) * hd, size_t(KV), n_max, op);
       }
     };
     const int64_t att_work = int64_t(T) * H * (p0 + T) * hd;
-    if (att_work < (1 << 18)) attend(0, int64_t(T) * H, 0);
-    else pool_.parallel_for(int64_t(T) * H, 1, attend);
+    if (att_work < (1 << 18)) attend(0, int64_t(Hkv) * tiles, 0);
+    else pool_.parallel_for(int64_t(Hkv) * tiles, 1, attend);
 
     // x[T, E] += att·Woᵀ
     matmul(pool_, w.wo, att_.data(), T, xn_.data(), scratch_);
@@ -169,11 +180,7 @@ bool Session::forward(const int32_t* tokens, int T) {
     // gate[T, F] = xn·Wgateᵀ, up[T, F] = xn·Wupᵀ; gate = silu(gate) * up
     const MatJob gu[2] = {{&w.w_gate, gate_.data()}, {&w.w_up, up_.data()}};
     matmul(pool_, gu, 2, xn_.data(), T, scratch_);
-    per_token([&](int t) {
-      float* g = &gate_[size_t(t) * F];
-      const float* u = &up_[size_t(t) * F];
-      for (int i = 0; i < F; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-    });
+    per_token([&](int t) { kern.silu_mul(F, &gate_[size_t(t) * F], &up_[size_t(t) * F]); });
 
     // x[T, E] += gate·Wdownᵀ
     matmul(pool_, w.w_down, gate_.data(), T, xn_.data(), scratch_);

@@ -48,7 +48,10 @@ class Session {
   const std::atomic<bool>* abort_ = nullptr;
   ThreadPool pool_;
   Scratch scratch_;
-  std::vector<float> k_cache_, v_cache_;   // [n_layer][n_ctx][n_kv*hd]
+  // K transposed for the attention kernels: [n_layer][n_kv*hd][kt_stride_] (row = one dimension
+  // of one kv head over positions); V as [n_layer][n_ctx][n_kv*hd].
+  std::vector<float> k_cache_, v_cache_;
+  size_t kt_stride_ = 0;
   std::vector<float> inv_freq_;            // [hd/2]
   // Activations for a batch of up to n_batch tokens.
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_, rope_cos_, rope_sin_, scores_;
