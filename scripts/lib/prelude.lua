@@ -100,6 +100,28 @@ local function add_usage(total, u)
   end
 end
 
+-- Plain values, compared by content (tool-call arguments decoded from JSON: no cycles).
+local function equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- Did two replies ask for the same calls? Same tools with equal arguments; ids differ per reply.
+local function same_calls(a, b)
+  if b == nil or #a ~= #b then return false end
+  for i = 1, #a do
+    if a[i].name ~= b[i].name or not equal(a[i].arguments, b[i].arguments) then return false end
+  end
+  return true
+end
+
 -- agent.run{model, instructions, input | messages, tools, max_steps, tool_choice, parallel_tool_calls,
 --           reset_tool_choice}
 -- -> {text, messages, usage, steps, stop_reason} | nil, err
@@ -116,7 +138,7 @@ function agent.run(opts)
   local max_steps = opts.max_steps or 8
   if math.type(max_steps) ~= "integer" or max_steps < 1 then error("agent.run: max_steps must be a positive integer", 2) end
   local usage, cost = {}, nil
-  local last_sig, repeats = nil, 0
+  local last_calls, repeats = nil, 0
   -- A forced tool_choice ("required" or a name) holds until the model has called a tool; then it
   -- goes back to auto so the model can answer (reset_tool_choice = false keeps it).
   local tool_choice = opts.tool_choice
@@ -133,8 +155,8 @@ function agent.run(opts)
       return {text = r.text, messages = messages, usage = usage, cost_usd = cost, steps = step, stop_reason = "final"}
     end
     if opts.reset_tool_choice ~= false then tool_choice = nil end
-    local sig = json_encode(calls)
-    if sig == last_sig then repeats = repeats + 1 else repeats, last_sig = 0, sig end
+    if same_calls(calls, last_calls) then repeats = repeats + 1 else repeats = 0 end
+    last_calls = calls
     if repeats >= 2 then
       return {text = r.text, messages = messages, usage = usage, cost_usd = cost, steps = step, stop_reason = "repeated_call"}
     end

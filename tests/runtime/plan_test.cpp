@@ -273,6 +273,27 @@ TEST_CASE("a plan-defined tool's spec reaches the model on every call of an agen
   CHECK(requests == 3);
 }
 
+TEST_CASE("agent.run stops when the model asks for the same calls three times, whatever their ids") {
+  fs::path dir = fs::temp_directory_path() / "fh_plan_test";
+  fs::create_directories(dir);
+  // Steps 2-4 repeat one call (new ids each time, arguments in another key order); step 1 differs.
+  std::ofstream(dir / "repeat.json") << R"({"replies": [
+    {"tool_calls": [{"id": "a", "name": "echo", "arguments": {"text": "x", "n": [1, 2]}}]},
+    {"tool_calls": [{"id": "b", "name": "echo", "arguments": {"text": "y", "n": [1, 2]}}]},
+    {"tool_calls": [{"id": "c", "name": "echo", "arguments": {"n": [1, 2], "text": "y"}}]},
+    {"tool_calls": [{"id": "d", "name": "echo", "arguments": {"text": "y", "n": [1, 2]}}]},
+    {"text": "never reached"}]})";
+  PlanOptions o;
+  o.model = "mock/script?file=" + (dir / "repeat.json").string();
+  auto r = run_plan(R"(
+    tool.define{name = "echo", handler = function(a) return a end}
+    local res = agent.run{input = "go", tools = {"echo"}}
+    return {steps = res.steps, stop = res.stop_reason})", o);
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output["stop"] == "repeated_call");
+  CHECK(r.result.output["steps"] == 4);
+}
+
 namespace {
 // A ToolHost whose one tool returns `size` bytes: used to push large results into small VMs.
 class BigTool final : public fh::api::ToolHost {
