@@ -299,10 +299,11 @@ std::vector<BlockQ8_0S> to_q8_0s(const std::vector<uint8_t>& q8) {
   return out;
 }
 
-// sum |w_i * a_i| of a Q4_0 row against a Q8_0 row: the scale of float rounding differences.
-double dot_magnitude(const uint8_t* w, const uint8_t* a, int64_t n) {
+// sum |w_i * a_i| of a weight row (Q4_0 unless told) against a Q8_0 row: the scale of float
+// rounding differences.
+double dot_magnitude(const uint8_t* w, const uint8_t* a, int64_t n, GgmlType wt = GgmlType::q4_0) {
   std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
-  ref::dequantize_row(GgmlType::q4_0, w, wf.data(), n);
+  ref::dequantize_row(wt, w, wf.data(), n);
   ref::dequantize_row(GgmlType::q8_0, a, af.data(), n);
   double mag = 0;
   for (size_t i = 0; i < wf.size(); ++i) mag += std::fabs(double(wf[i]) * af[i]);
@@ -340,18 +341,22 @@ TEST_CASE("Q8_0S activations: the Q8_0 quants and scale, 8 * their sum; SIMD equ
   }
 }
 
-TEST_CASE("Q4_0 by 8 rows: decode and prompt kernels equal eight single-row dots") {
+TEST_CASE("Q4_0 and Q8_0 by 8 rows: decode and prompt kernels equal eight single-row dots") {
+  for (GgmlType t : {GgmlType::q4_0, GgmlType::q8_0}) {
   for (int blocks : {1, 2, 3, 13}) {
+    CAPTURE(type_traits(t)->name);
     CAPTURE(blocks);
     const int64_t n = 32 * int64_t(blocks);
     std::vector<uint8_t> rows;
     for (int r = 0; r < 8; ++r) {
-      const auto q = quantize(GgmlType::q4_0, random_floats(size_t(n), 800 + uint32_t(r), r == 5 ? 40.f : 1.f));
+      const auto q = quantize(t, random_floats(size_t(n), 800 + uint32_t(r), r == 5 ? 40.f : 1.f));
       rows.insert(rows.end(), q.begin(), q.end());
     }
     const size_t stride = rows.size() / 8;
-    std::vector<BlockQ4_0x8> packed(static_cast<size_t>(blocks));
-    ref::repack_q4_0x8(rows.data(), stride, packed.data(), n);
+    std::vector<uint8_t> packed(rows.size());
+    REQUIRE(ref::repack_x8(t, rows.data(), stride, packed.data(), n));
+    const auto ref_gemv = t == GgmlType::q4_0 ? ref::gemv_q4_0x8 : ref::gemv_q8_0x8;
+    const auto ref_gemm = t == GgmlType::q4_0 ? ref::gemm_q4_0x8 : ref::gemm_q8_0x8;
     std::vector<std::vector<uint8_t>> q8;
     std::vector<BlockQ8_0S> acts;  // gemm_x8_cols rows back to back
     for (int c = 0; c < gemm_x8_cols; ++c) {
@@ -362,26 +367,33 @@ TEST_CASE("Q4_0 by 8 rows: decode and prompt kernels equal eight single-row dots
     const size_t a_stride = size_t(blocks) * sizeof(BlockQ8_0S);
     const size_t ldy = 11;
     std::vector<float> ref_y(gemm_x8_cols * ldy, -1.f), simd_y(gemm_x8_cols * ldy, -1.f);
-    ref::gemm_q4_0x8(n, packed.data(), acts.data(), a_stride, ref_y.data(), ldy);
-    kernels().gemm_q4_0x8(n, packed.data(), acts.data(), a_stride, simd_y.data(), ldy);
+    ref_gemm(n, packed.data(), acts.data(), a_stride, ref_y.data(), ldy);
+    kernels().gemm_x8[int(t)](n, packed.data(), acts.data(), a_stride, simd_y.data(), ldy);
     for (int c = 0; c < gemm_x8_cols; ++c) {
       float ref_v[8], simd_v[8];
-      ref::gemv_q4_0x8(n, packed.data(), acts.data() + size_t(c) * size_t(blocks), ref_v);
-      kernels().gemv_q4_0x8(n, packed.data(), acts.data() + size_t(c) * size_t(blocks), simd_v);
+      ref_gemv(n, packed.data(), acts.data() + size_t(c) * size_t(blocks), ref_v);
+      kernels().gemv_x8[int(t)](n, packed.data(), acts.data() + size_t(c) * size_t(blocks), simd_v);
       for (int r = 0; r < 8; ++r) {
         CAPTURE(c);
         CAPTURE(r);
         const uint8_t* w = rows.data() + size_t(r) * stride;
-        const float want = ref::vec_dot(GgmlType::q4_0, n, w, q8[size_t(c)].data());
-        const double tol = 2e-5 * dot_magnitude(w, q8[size_t(c)].data(), n) + 1e-6;
-        CHECK(ref_v[r] == want);  // same integer sums, same float order
-        CHECK(ref_y[size_t(c) * ldy + size_t(r)] == want);
+        const float want = ref::vec_dot(t, n, w, q8[size_t(c)].data());
+        const double tol = 2e-5 * dot_magnitude(w, q8[size_t(c)].data(), n, t) + 1e-6;
+        if (t == GgmlType::q4_0) {
+          CHECK(ref_v[r] == want);  // same integer sums, same float order
+          CHECK(ref_y[size_t(c) * ldy + size_t(r)] == want);
+        } else {  // the reference Q8_0 dot rounds the two scales' product differently
+          CHECK(std::fabs(ref_v[r] - want) <= tol);
+          CHECK(std::fabs(ref_y[size_t(c) * ldy + size_t(r)] - want) <= tol);
+        }
         CHECK(std::fabs(simd_v[r] - want) <= tol);
         CHECK(std::fabs(simd_y[size_t(c) * ldy + size_t(r)] - want) <= tol);
       }
       CHECK(simd_y[size_t(c) * ldy + 8] == -1.f);  // nothing written past the 8 rows
     }
   }
+  }
+  CHECK(!ref::repack_x8(GgmlType::q4_k, nullptr, 0, nullptr, 256));
 }
 
 TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
@@ -402,5 +414,28 @@ TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
     std::vector<float> y(8 * gemm_x8_cols);
     kernels().gemm_q4_0x8(n, packed.data(), act.data(), 3 * sizeof(BlockQ8_0S), y.data(), 8);
     for (float x : y) CHECK(x == want);
+  }
+}
+
+TEST_CASE("Q8_0 by 8 rows: extreme quants (-128, 127) give exact sums") {
+  for (int wq : {127, -127, -128}) {
+    for (int yq : {127, -127}) {
+      CAPTURE(wq);
+      CAPTURE(yq);
+      const int64_t n = 32 * 3;
+      std::vector<BlockQ8_0> rows(8 * 3);
+      for (auto& b : rows) b.d = f32_to_fp16(0.5f), std::fill(b.qs, b.qs + 32, int8_t(wq));
+      std::vector<BlockQ8_0x8> packed(3);
+      REQUIRE(ref::repack_x8(GgmlType::q8_0, rows.data(), 3 * sizeof(BlockQ8_0), packed.data(), n));
+      std::vector<BlockQ8_0S> act(3 * gemm_x8_cols);
+      for (auto& a : act) a.d = 0.25f, std::fill(a.qs, a.qs + 32, int8_t(yq)), a.s8 = 8 * 32 * yq;
+      const float want = 3 * 0.5f * 0.25f * float(32 * wq * yq);
+      float v[8];
+      kernels().gemv_x8[int(GgmlType::q8_0)](n, packed.data(), act.data(), v);
+      for (float x : v) CHECK(x == want);
+      std::vector<float> y(8 * gemm_x8_cols);
+      kernels().gemm_x8[int(GgmlType::q8_0)](n, packed.data(), act.data(), 3 * sizeof(BlockQ8_0S), y.data(), 8);
+      for (float x : y) CHECK(x == want);
+    }
   }
 }

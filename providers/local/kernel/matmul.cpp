@@ -79,15 +79,17 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
         return s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
                       : static_cast<const void*>(x + t * in);
       };
-      if (w.packed_rows == 8) {  // Q4_0 by 8 rows: 8 x 4 tiles, then single tokens (r0 % 8 == 0)
+      if (w.packed_rows == 8) {  // 8-row layout: 8 x 4 tiles, then single tokens (r0 % 8 == 0)
+        const auto gemm_x8 = k.gemm_x8[int(w.type)];
+        const auto gemv_x8 = k.gemv_x8[int(w.type)];
         for (int64_t t0 = 0; t0 < T; t0 += token_block) {
           const int64_t t1 = std::min(T, t0 + token_block);
           for (int64_t r = r0; r < r1; r += 8) {
             const uint8_t* g = w.packed + size_t(r) * w.row_bytes;
             int64_t t = t0;
             for (; t + gemm_x8_cols <= t1; t += gemm_x8_cols)
-              k.gemm_q4_0x8(in, g, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
-            for (; t < t1; ++t) k.gemv_q4_0x8(in, g, act(t), y + t * w.out + r);
+              gemm_x8(in, g, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
+            for (; t < t1; ++t) gemv_x8(in, g, act(t), y + t * w.out + r);
           }
         }
         continue;

@@ -36,13 +36,17 @@ struct BlockQ8_0x4 { uint16_t d[4]; int8_t qs[4][32]; };
 // 8 rows' elements 4k'..4k'+3 in the 8 32-bit lanes: one maddubs against the activation's 4
 // bytes 4k'..4k'+3 broadcast to every lane gives partial dots of all 8 rows, no horizontal sums.
 struct BlockQ4_0x8 { uint16_t d[8]; uint8_t qs[128]; };
-// The activation block the Q4_0x8 kernels read: a Q8_0 block with its scale as float (the fp16
+// Eight Q8_0 rows interleaved block by block, the same way (made at load; decode and prompt
+// read it): byte 32k + 4r + j (k = 0..7) holds row r's element 4k + j.
+struct BlockQ8_0x8 { uint16_t d[8]; int8_t qs[256]; };
+// The activation block the Q4_0x8 / Q8_0x8 kernels read: a Q8_0 block with its scale as float (the fp16
 // value, widened) and 8 * the sum of its quants, the term that moves Q4_0's -8 offset out of the
 // inner loop: sum (q - 8) * y = sum q * y - 8 * sum y.
 struct BlockQ8_0S { float d; int32_t s8; int8_t qs[32]; };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ4_0x4) == 72 && sizeof(BlockQ8_0x4) == 136);
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ8_0S) == 40);
+static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
 static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 struct TypeTraits {
@@ -87,6 +91,13 @@ void quantize_q8_0s(const float* x, void* dst, int64_t n);
 void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out);
 // The group against 4 activation rows (a, a + a_stride, ...): y[c * ldy + r], r = 0..7.
 void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy);
+
+// Q8_0 by 8 rows (BlockQ8_0x8), against BlockQ8_0S activations (s8 unused).
+void repack_q8_0x8(const void* rows, size_t stride, void* dst, int64_t n);
+void gemv_q8_0x8(int64_t n, const void* group, const void* act, float* out);
+void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy);
+// Interleaves 8 rows of a type that has an 8-row layout (Q4_0, Q8_0); false for other types.
+bool repack_x8(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n);
 
 // Attention over an F32 cache (attention_ref.cpp). Keys are stored transposed: element d of
 // key p is kt[d * kt_stride + p]. Scores of nq (1..attn_tile) queries against keys 0..n-1:
@@ -133,6 +144,10 @@ struct Kernels {
   void (*gemv_q4_0x8)(int64_t n, const void* group, const void* act, float* out) = nullptr;
   void (*gemm_q4_0x8)(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = nullptr;
   QuantizeFn quantize_q8_0s = nullptr;
+  // The same pair for every type with an 8-row layout (ref::repack_x8), indexed by GgmlType
+  // code; nullptr: no 8-row layout. Q4_0 and Q8_0 read BlockQ8_0S activations.
+  void (*gemv_x8[32])(int64_t n, const void* group, const void* act, float* out) = {};
+  void (*gemm_x8[32])(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = {};
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
   // Attention and the FFN activation (see the ref:: declarations); always set.
   void (*attn_scores)(int hd, int nq, const float* const* q, const float* kt, size_t kt_stride, int n, float scale,

@@ -322,9 +322,65 @@ void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride,
   for (int c = 0; c < gemm_x8_cols; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
 }
 
+// --- Q8_0 over 8 interleaved rows (BlockQ8_0x8) -----------------------------------------------
+// Register k (0..7) of a block holds the 8 rows' elements 4k..4k+3. Signed weights: |w| is the
+// unsigned side of maddubs and w's sign moves onto the broadcast activation bytes; a pair sum is
+// at most 2 * 128 * 127 < 32768, but two registers' sums could overflow int16, so every product
+// goes to int32 (madd with 1) before it is added.
+inline __m256i dot8_q8(__m256i aw, __m256i w, const int8_t* yq, int k, __m256i ones) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(yq, k), w)), ones);
+}
+
+void gemv_q8_0x8(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ8_0x8*>(group);
+  const auto* y = static_cast<const BlockQ8_0S*>(act);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const char* pf = reinterpret_cast<const char*>(g + i + 16);  // ~4.3 KiB ahead
+    for (int b = 0; b < 320; b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
+    __m256i isum = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[i].qs + 32 * k));
+      isum = _mm256_add_epi32(isum, dot8_q8(_mm256_sign_epi8(w, w), w, y[i].qs, k, ones));
+    }
+    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(y[i].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
+// 8 rows x 4 tokens: each weight register (and its absolute value) serves the 4 tokens.
+void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
+  const auto* g = static_cast<const BlockQ8_0x8*>(group);
+  const char* ab = static_cast<const char*>(act);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[gemm_x8_cols];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const BlockQ8_0S* b[gemm_x8_cols];
+    for (int c = 0; c < gemm_x8_cols; ++c) b[c] = reinterpret_cast<const BlockQ8_0S*>(ab + size_t(c) * a_stride) + i;
+    __m256i isum[gemm_x8_cols];
+    for (auto& v : isum) v = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[i].qs + 32 * k));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      for (int c = 0; c < gemm_x8_cols; ++c) isum[c] = _mm256_add_epi32(isum[c], dot8_q8(aw, w, b[c]->qs, k, ones));
+    }
+    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
+    for (int c = 0; c < gemm_x8_cols; ++c)
+      acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(b[c]->d)), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+  }
+  for (int c = 0; c < gemm_x8_cols; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
+}
+
 }  // namespace
 
 void fill_gemm(Kernels& k) noexcept {
+  k.gemv_x8[int(GgmlType::q4_0)] = gemv_q4_0x8;
+  k.gemm_x8[int(GgmlType::q4_0)] = gemm_q4_0x8;
+  k.gemv_x8[int(GgmlType::q8_0)] = gemv_q8_0x8;
+  k.gemm_x8[int(GgmlType::q8_0)] = gemm_q8_0x8;
   k.gemv_q4_0x8 = gemv_q4_0x8;
   k.gemm_q4_0x8 = gemm_q4_0x8;
   k.gemv_x4[int(GgmlType::q4_k)] = gemv_k45_x4<false>;

@@ -470,4 +470,42 @@ void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride,
     gemv_q4_0x8(n, group, static_cast<const char*>(act) + size_t(c) * a_stride, y + size_t(c) * ldy);
 }
 
+void repack_q8_0x8(const void* rows, size_t stride, void* dst, int64_t n) {
+  const char* src = static_cast<const char*>(rows);
+  auto* out = static_cast<BlockQ8_0x8*>(dst);
+  for (int64_t i = 0; i < n / 32; ++i)
+    for (int r = 0; r < 8; ++r) {
+      const auto& b = reinterpret_cast<const BlockQ8_0*>(src + size_t(r) * stride)[i];
+      out[i].d[r] = b.d;
+      for (int e = 0; e < 32; ++e) out[i].qs[32 * (e / 4) + 4 * r + e % 4] = b.qs[e];
+    }
+}
+
+void gemv_q8_0x8(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ8_0x8*>(group);
+  const auto* a = static_cast<const BlockQ8_0S*>(act);
+  for (int r = 0; r < 8; ++r) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; ++i) {
+      int sumi = 0;
+      for (int e = 0; e < 32; ++e) sumi += g[i].qs[32 * (e / 4) + 4 * r + e % 4] * a[i].qs[e];
+      s += fp16_to_f32(g[i].d[r]) * a[i].d * float(sumi);
+    }
+    out[r] = s;
+  }
+}
+
+void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
+  for (int c = 0; c < gemm_x8_cols; ++c)
+    gemv_q8_0x8(n, group, static_cast<const char*>(act) + size_t(c) * a_stride, y + size_t(c) * ldy);
+}
+
+bool repack_x8(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n) {
+  switch (t) {
+    case GgmlType::q4_0: repack_q4_0x8(rows, stride, dst, n); return true;
+    case GgmlType::q8_0: repack_q8_0x8(rows, stride, dst, n); return true;
+    default: return false;
+  }
+}
+
 }  // namespace fh::kernel::ref
