@@ -264,7 +264,7 @@ TEST_CASE("decoding with repacked (4-row interleaved) matrices equals decoding f
     auto unpacked = Model::load(tm.path, plain);
     REQUIRE(unpacked.ok());
     CHECK(tm.model->layers()[0].wq.packed != nullptr);
-    CHECK(tm.model->layers()[0].wq.packed_rows == (std::string(mix) == "Q4_0" || std::string(mix) == "Q8_0" ? 8 : 4));
+    CHECK(tm.model->layers()[0].wq.packed_rows == (std::string(mix) == "Q5_K_M" ? 4 : 8));  // Q5_K: 4 rows
     CHECK((*unpacked)->layers()[0].wq.packed == nullptr);
     const auto a = last_logits(tm.model, prompt13, 2, true);
     const auto b = last_logits(*unpacked, prompt13, 2, true);

@@ -393,7 +393,7 @@ TEST_CASE("Q4_0 and Q8_0 by 8 rows: decode and prompt kernels equal eight single
     }
   }
   }
-  CHECK(!ref::repack_x8(GgmlType::q4_k, nullptr, 0, nullptr, 256));
+  CHECK(!ref::repack_x8(GgmlType::q6_k, nullptr, 0, nullptr, 256));
 }
 
 TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
@@ -437,5 +437,86 @@ TEST_CASE("Q8_0 by 8 rows: extreme quants (-128, 127) give exact sums") {
       kernels().gemm_x8[int(GgmlType::q8_0)](n, packed.data(), act.data(), 3 * sizeof(BlockQ8_0S), y.data(), 8);
       for (float x : y) CHECK(x == want);
     }
+  }
+}
+
+TEST_CASE("Q4_K by 8 rows: decode and prompt kernels equal eight single-row dots") {
+  for (int blocks : {1, 2, 5}) {
+    CAPTURE(blocks);
+    const int64_t n = 256 * int64_t(blocks);
+    std::vector<uint8_t> rows;
+    for (int r = 0; r < 8; ++r) {
+      const auto q = quantize(GgmlType::q4_k, random_floats(size_t(n), 1800 + uint32_t(r), r == 3 ? 30.f : 1.f));
+      rows.insert(rows.end(), q.begin(), q.end());
+    }
+    const size_t stride = rows.size() / 8;
+    std::vector<uint8_t> packed(rows.size());
+    REQUIRE(ref::repack_x8(GgmlType::q4_k, rows.data(), stride, packed.data(), n));
+    std::vector<std::vector<uint8_t>> acts;
+    std::vector<uint8_t> act_rows;  // gemm_x8_cols Q8_K rows back to back
+    for (int c = 0; c < gemm_x8_cols; ++c) {
+      acts.push_back(quantize(GgmlType::q8_k, random_floats(size_t(n), 1900 + uint32_t(c), c == 1 ? 7.f : 1.f)));
+      act_rows.insert(act_rows.end(), acts.back().begin(), acts.back().end());
+    }
+    const size_t a_stride = acts[0].size(), ldy = 9;
+    std::vector<float> ref_y(gemm_x8_cols * ldy, -1.f), simd_y(gemm_x8_cols * ldy, -1.f);
+    ref::gemm_q4_kx8(n, packed.data(), act_rows.data(), a_stride, ref_y.data(), ldy);
+    kernels().gemm_x8[int(GgmlType::q4_k)](n, packed.data(), act_rows.data(), a_stride, simd_y.data(), ldy);
+    for (int c = 0; c < gemm_x8_cols; ++c) {
+      float ref_v[8], simd_v[8];
+      ref::gemv_q4_kx8(n, packed.data(), acts[size_t(c)].data(), ref_v);
+      kernels().gemv_x8[int(GgmlType::q4_k)](n, packed.data(), acts[size_t(c)].data(), simd_v);
+      for (int r = 0; r < 8; ++r) {
+        CAPTURE(c);
+        CAPTURE(r);
+        const uint8_t* w = rows.data() + size_t(r) * stride;
+        const float want = ref::vec_dot(GgmlType::q4_k, n, w, acts[size_t(c)].data());
+        // Float rounding relative to the size of the terms: sum |w| |a| over the row.
+        std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+        ref::dequantize_row(GgmlType::q4_k, w, wf.data(), n);
+        ref::dequantize_row(GgmlType::q8_k, acts[size_t(c)].data(), af.data(), n);
+        double mag = 0;
+        for (size_t e = 0; e < wf.size(); ++e) mag += std::fabs(double(wf[e]) * af[e]);
+        const double tol = 3e-5 * mag + 1e-6;
+        CHECK(std::fabs(ref_v[r] - want) <= tol);
+        CHECK(ref_y[size_t(c) * ldy + size_t(r)] == ref_v[r]);
+        CHECK(std::fabs(simd_v[r] - want) <= tol);
+        CHECK(std::fabs(simd_y[size_t(c) * ldy + size_t(r)] - want) <= tol);
+      }
+      CHECK(simd_y[size_t(c) * ldy + 8] == -1.f);  // nothing written past the 8 rows
+    }
+  }
+}
+
+TEST_CASE("Q4_K by 8 rows: largest nibbles, scales and mins do not overflow") {
+  for (int yq : {127, -127}) {
+    CAPTURE(yq);
+    const int64_t n = 512;
+    std::vector<BlockQ4_K> rows(8 * 2);
+    for (auto& b : rows) {
+      b.d = f32_to_fp16(0.5f), b.dmin = f32_to_fp16(0.25f);
+      std::fill(b.scales, b.scales + 12, uint8_t(0xFF));  // every scale and min 63
+      std::fill(b.qs, b.qs + 128, uint8_t(0xFF));          // every quant 15
+    }
+    std::vector<uint8_t> packed(rows.size() * sizeof(BlockQ4_K));
+    REQUIRE(ref::repack_x8(GgmlType::q4_k, rows.data(), 2 * sizeof(BlockQ4_K), packed.data(), n));
+    std::vector<BlockQ8_K> act(2 * gemm_x8_cols);
+    for (auto& a : act) {
+      a.d = 0.125f;
+      std::fill(a.qs, a.qs + 256, int8_t(yq));
+      std::fill(a.bsums, a.bsums + 16, int16_t(16 * yq));
+    }
+    // Per super-block: d * dy * 63 * 15 * 256 * yq - dmin * dy * 63 * 256 * yq.
+    const float want = 2 * (0.5f * 0.125f * float(63 * 15 * 256 * yq) - 0.25f * 0.125f * float(63 * 256 * yq));
+    float v[8], rv[8];
+    ref::gemv_q4_kx8(n, packed.data(), act.data(), rv);
+    kernels().gemv_x8[int(GgmlType::q4_k)](n, packed.data(), act.data(), v);
+    for (int r = 0; r < 8; ++r) {
+      CHECK(rv[r] == want);
+      CHECK(v[r] == want);
+    }
+    std::vector<float> y(8 * gemm_x8_cols);
+    kernels().gemm_x8[int(GgmlType::q4_k)](n, packed.data(), act.data(), 2 * sizeof(BlockQ8_K), y.data(), 8);
+    for (float x : y) CHECK(x == want);
   }
 }

@@ -13,10 +13,11 @@ namespace {
 
 constexpr int max_jobs = 8;
 
-// Activation buffer a matrix reads: 0 Q8_0, 1 Q8_K, 2 Q8_0S (Q4_0 by 8 rows), -1 the F32 input.
+// Activation buffer a matrix reads: 0 Q8_0, 1 Q8_K, 2 Q8_0S (Q4_0 / Q8_0 by 8 rows), -1 the
+// F32 input.
 int act_slot(const Mat& w) {
-  if (w.packed_rows == 8) return 2;
   const GgmlType act = type_traits(w.type)->vec_dot;
+  if (w.packed_rows == 8 && act == GgmlType::q8_0) return 2;
   return act == GgmlType::q8_0 ? 0 : act == GgmlType::q8_k ? 1 : -1;
 }
 

@@ -21,8 +21,8 @@ struct Mat {
   GgmlType type = GgmlType::f32;
   int64_t in = 0, out = 0;
   size_t row_bytes = 0;
-  // An interleaved copy made at load: Q4_0 / Q8_0 with out % 8 == 0 in groups of 8 rows
-  // (ref::repack_x8), read for decode AND prompt; other quantized types (and Q4_0 / Q8_0 with
+  // An interleaved copy made at load: Q4_0 / Q8_0 / Q4_K with out % 8 == 0 in groups of 8 rows
+  // (ref::repack_x8), read for decode AND prompt; other quantized types (and those with
   // out % 8 == 4) in groups of 4 (ref::repack_x4), read for decode only.
   const uint8_t* packed = nullptr;
   int packed_rows = 0;  // 8, 4, or 0 (no copy)

@@ -119,7 +119,7 @@ bool Model::PackedArena::allocate(size_t bytes) {
   return true;
 }
 
-// Quantized matrices with a row count that is a multiple of 4 get an interleaved copy: Q4_0/Q8_0 by
+// Quantized matrices with a row count that is a multiple of 4 get an interleaved copy: Q4_0/Q8_0/Q4_K by
 // 8 rows when it can (decode and prompt), everything else by 4 (decode). Without memory for the
 // copies the model runs from the mapped file alone.
 void Model::repack_all() {
@@ -139,7 +139,8 @@ void Model::repack_all() {
     if (!packable(*m)) continue;
     uint8_t* buf = packed_.base + off;
     off += bytes(*m);
-    m->packed_rows = (m->type == GgmlType::q4_0 || m->type == GgmlType::q8_0) && m->out % 8 == 0 ? 8 : 4;
+    const bool x8 = m->type == GgmlType::q4_0 || m->type == GgmlType::q8_0 || m->type == GgmlType::q4_k;
+    m->packed_rows = x8 && m->out % 8 == 0 ? 8 : 4;
     for (int64_t r = 0; r < m->out; r += m->packed_rows) {
       const uint8_t* src = m->data + size_t(r) * m->row_bytes;
       uint8_t* dst = buf + size_t(r) * m->row_bytes;

@@ -49,7 +49,7 @@ struct Vocab {
 
 struct LoadOptions {
   // Copy quantized matrices into a row-interleaved layout (costs their size in RAM and load
-  // time): Q4_0 and Q8_0 by 8 rows for decode and prompt, other types by 4 rows for decode (their prompt
+  // time): Q4_0, Q8_0 and Q4_K by 8 rows for decode and prompt, other types by 4 rows for decode (their prompt
   // processing keeps using the mapped file). See Mat::packed.
   bool repack = true;
 };

@@ -39,6 +39,13 @@ struct BlockQ4_0x8 { uint16_t d[8]; uint8_t qs[128]; };
 // Eight Q8_0 rows interleaved block by block, the same way (made at load; decode and prompt
 // read it): byte 32k + 4r + j (k = 0..7) holds row r's element 4k + j.
 struct BlockQ8_0x8 { uint16_t d[8]; int8_t qs[256]; };
+// Eight Q4_K rows interleaved super-block by super-block (made at load; decode and prompt read
+// it): the 8 rows' d and dmin; their 12 packed scale bytes as three 32-byte registers (byte
+// 32w + 4r + b = row r's scales[4w + b], so each 32-bit lane unpacks one row's scales and mins);
+// then for each 64-element chunk k the 8 rows' 32 quant bytes as 8 registers: byte
+// 256k + 32m + 4r + j = row r's qs[32k + 4m + j] (low nibble: sub-block 2k element 4m + j; high
+// nibble: sub-block 2k + 1, same element).
+struct BlockQ4_Kx8 { uint16_t d[8]; uint16_t dmin[8]; uint8_t scales[96]; uint8_t qs[1024]; };
 // The activation block the Q4_0x8 / Q8_0x8 kernels read: a Q8_0 block with its scale as float (the fp16
 // value, widened) and 8 * the sum of its quants, the term that moves Q4_0's -8 offset out of the
 // inner loop: sum (q - 8) * y = sum q * y - 8 * sum y.
@@ -46,7 +53,7 @@ struct BlockQ8_0S { float d; int32_t s8; int8_t qs[32]; };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ4_0x4) == 72 && sizeof(BlockQ8_0x4) == 136);
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ8_0S) == 40);
-static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
+static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K));
 static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 struct TypeTraits {
@@ -96,7 +103,11 @@ void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride,
 void repack_q8_0x8(const void* rows, size_t stride, void* dst, int64_t n);
 void gemv_q8_0x8(int64_t n, const void* group, const void* act, float* out);
 void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy);
-// Interleaves 8 rows of a type that has an 8-row layout (Q4_0, Q8_0); false for other types.
+// Q4_K by 8 rows (BlockQ4_Kx8), against Q8_K activations.
+void repack_q4_kx8(const void* rows, size_t stride, void* dst, int64_t n);
+void gemv_q4_kx8(int64_t n, const void* group, const void* act, float* out);
+void gemm_q4_kx8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy);
+// Interleaves 8 rows of a type that has an 8-row layout (Q4_0, Q8_0, Q4_K); false for others.
 bool repack_x8(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n);
 
 // Attention over an F32 cache (attention_ref.cpp). Keys are stored transposed: element d of
@@ -145,7 +156,7 @@ struct Kernels {
   void (*gemm_q4_0x8)(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = nullptr;
   QuantizeFn quantize_q8_0s = nullptr;
   // The same pair for every type with an 8-row layout (ref::repack_x8), indexed by GgmlType
-  // code; nullptr: no 8-row layout. Q4_0 and Q8_0 read BlockQ8_0S activations.
+  // code; nullptr: no 8-row layout. Q4_0 and Q8_0 read BlockQ8_0S activations, Q4_K Q8_K.
   void (*gemv_x8[32])(int64_t n, const void* group, const void* act, float* out) = {};
   void (*gemm_x8[32])(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = {};
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)

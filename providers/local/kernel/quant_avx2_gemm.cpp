@@ -374,9 +374,103 @@ void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride,
   for (int c = 0; c < gemm_x8_cols; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
 }
 
+// --- Q4_K over 8 interleaved rows (BlockQ4_Kx8) -----------------------------------------------
+// Per sub-block of 32 elements: 8 registers of 8 rows x 4 nibbles, maddubs against broadcast
+// activation bytes, int16 sums (at most 8 * 2 * 15 * 128 = 30720), then one madd with the 8
+// rows' 6-bit scales (lane r = (sc_r, sc_r)) to int32. Mins: lane r = sum_j m_rj * bsum_j in 4
+// madds of (m_rj, m_rj+1) pairs against broadcast (bsum_j, bsum_j+1) pairs.
+struct ScalesK4x8 {
+  __m256i sc_lo, sc_hi, m_lo, m_hi;  // lane r: bytes sc0..3 / sc4..7 / m0..3 / m4..7 of row r
+};
+
+inline ScalesK4x8 unpack_scales_k4x8(const uint8_t* s) {
+  const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+  const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
+  const __m256i u2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 64));
+  const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f), m2 = _mm256_set1_epi32(0x03030303);
+  ScalesK4x8 r;
+  r.sc_lo = _mm256_and_si256(u0, m6);
+  r.m_lo = _mm256_and_si256(u1, m6);
+  r.sc_hi = _mm256_or_si256(_mm256_and_si256(u2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m2), 4));
+  r.m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m2), 4));
+  return r;
+}
+
+// pshufb control giving each 32-bit lane the int16 pair (byte a, byte b) of that lane.
+inline __m256i pair_ctl(int a, int b) {
+  const uint64_t lo = 0x80008000u | uint64_t(a) | uint64_t(b) << 16;
+  const uint64_t q0 = lo | (lo + 0x40004) << 32;
+  const uint64_t q1 = (lo + 0x80008) | (lo + 0xC000C) << 32;
+  return _mm256_set_epi64x(int64_t(q1), int64_t(q0), int64_t(q1), int64_t(q0));
+}
+
+// Lane r = sum_j m_rj * bsum_j for one Q8_K activation block.
+inline __m256i mins_k4x8(const ScalesK4x8& sc, const BlockQ8_K& y, const __m256i* ctl) {
+  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums)),
+                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums + 8)));
+  const __m256i b2 = _mm256_broadcastsi128_si256(bs);  // int32 lane q = (bsum_2q, bsum_2q+1)
+  __m256i acc = _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_lo, ctl[0]), _mm256_shuffle_epi32(b2, 0x00));
+  acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_lo, ctl[1]), _mm256_shuffle_epi32(b2, 0x55)));
+  acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_hi, ctl[0]), _mm256_shuffle_epi32(b2, 0xAA)));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_hi, ctl[1]), _mm256_shuffle_epi32(b2, 0xFF)));
+}
+
+// NC tokens (1 for decode, gemm_x8_cols for prompt tiles) against one 8-row group.
+template <int NC>
+void q4_kx8(int64_t n, const void* group, const char* ab, size_t a_stride, float* y, size_t ldy) {
+  const auto* g = static_cast<const BlockQ4_Kx8*>(group);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i dup[4] = {pair_ctl(0, 0), pair_ctl(1, 1), pair_ctl(2, 2), pair_ctl(3, 3)};
+  const __m256i pairs[2] = {pair_ctl(0, 1), pair_ctl(2, 3)};
+  __m256 acc[NC];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    if constexpr (NC == 1) {  // decode: prefetch the weight stream ~4.5 KiB ahead
+      const char* pf = reinterpret_cast<const char*>(g + i + 4);
+      for (int b = 0; b < int(sizeof(BlockQ4_Kx8)); b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
+    }
+    const BlockQ8_K* yb[NC];
+    for (int c = 0; c < NC; ++c) yb[c] = reinterpret_cast<const BlockQ8_K*>(ab + size_t(c) * a_stride) + i;
+    const ScalesK4x8 sc = unpack_scales_k4x8(g[i].scales);
+    __m256i isum[NC];
+    for (auto& v : isum) v = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* q = g[i].qs + 256 * (j / 2);
+      __m256i s16[NC];
+      for (auto& v : s16) v = _mm256_setzero_si256();
+      for (int m = 0; m < 8; ++m) {
+        const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * m));
+        const __m256i w = j % 2 ? _mm256_and_si256(_mm256_srli_epi16(p, 4), m4) : _mm256_and_si256(p, m4);
+        for (int c = 0; c < NC; ++c) s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(w, bcast4(yb[c]->qs + 32 * j, m)));
+      }
+      const __m256i scv = _mm256_shuffle_epi8(j < 4 ? sc.sc_lo : sc.sc_hi, dup[j % 4]);
+      for (int c = 0; c < NC; ++c) isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s16[c], scv));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].dmin)));
+    for (int c = 0; c < NC; ++c) {
+      const __m256 dy = _mm256_set1_ps(yb[c]->d);
+      const __m256i msum = mins_k4x8(sc, *yb[c], pairs);
+      acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+      acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dy), _mm256_cvtepi32_ps(msum), acc[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
+}
+
+void gemv_q4_kx8(int64_t n, const void* group, const void* act, float* out) {
+  q4_kx8<1>(n, group, static_cast<const char*>(act), 0, out, 0);
+}
+
+void gemm_q4_kx8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
+  q4_kx8<gemm_x8_cols>(n, group, static_cast<const char*>(act), a_stride, y, ldy);
+}
+
 }  // namespace
 
 void fill_gemm(Kernels& k) noexcept {
+  k.gemv_x8[int(GgmlType::q4_k)] = gemv_q4_kx8;
+  k.gemm_x8[int(GgmlType::q4_k)] = gemm_q4_kx8;
   k.gemv_x8[int(GgmlType::q4_0)] = gemv_q4_0x8;
   k.gemm_x8[int(GgmlType::q4_0)] = gemm_q4_0x8;
   k.gemv_x8[int(GgmlType::q8_0)] = gemv_q8_0x8;

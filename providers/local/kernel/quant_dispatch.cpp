@@ -59,6 +59,8 @@ Kernels make_scalar() {
   k.gemm_x8[int(GgmlType::q4_0)] = ref::gemm_q4_0x8;
   k.gemv_x8[int(GgmlType::q8_0)] = ref::gemv_q8_0x8;
   k.gemm_x8[int(GgmlType::q8_0)] = ref::gemm_q8_0x8;
+  k.gemv_x8[int(GgmlType::q4_k)] = ref::gemv_q4_kx8;
+  k.gemm_x8[int(GgmlType::q4_k)] = ref::gemm_q4_kx8;
   k.quantize_q8_0s = ref::quantize_q8_0s;
   k.attn_scores = ref::attn_scores;
   k.attn_values = ref::attn_values;

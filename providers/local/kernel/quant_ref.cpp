@@ -500,8 +500,53 @@ void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride,
     gemv_q8_0x8(n, group, static_cast<const char*>(act) + size_t(c) * a_stride, y + size_t(c) * ldy);
 }
 
+void repack_q4_kx8(const void* rows, size_t stride, void* dst, int64_t n) {
+  const char* src = static_cast<const char*>(rows);
+  auto* out = static_cast<BlockQ4_Kx8*>(dst);
+  for (int64_t i = 0; i < n / 256; ++i)
+    for (int r = 0; r < 8; ++r) {
+      const auto& b = reinterpret_cast<const BlockQ4_K*>(src + size_t(r) * stride)[i];
+      out[i].d[r] = b.d;
+      out[i].dmin[r] = b.dmin;
+      for (int e = 0; e < 12; ++e) out[i].scales[32 * (e / 4) + 4 * r + e % 4] = b.scales[e];
+      for (int e = 0; e < 128; ++e) out[i].qs[256 * (e / 32) + 32 * (e % 32 / 4) + 4 * r + e % 4] = b.qs[e];
+    }
+}
+
+void gemv_q4_kx8(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ4_Kx8*>(group);
+  const auto* a = static_cast<const BlockQ8_K*>(act);
+  for (int r = 0; r < 8; ++r) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 256; ++i) {
+      uint8_t sc12[12];
+      for (int e = 0; e < 12; ++e) sc12[e] = g[i].scales[32 * (e / 4) + 4 * r + e % 4];
+      int sumi = 0, summ = 0;
+      for (int j = 0; j < 8; ++j) {  // sub-block j: elements 32j..32j+31
+        int sc, m;
+        scale_min_k4(j, sc12, sc, m);
+        int dot = 0;
+        for (int e = 0; e < 32; ++e) {
+          const uint8_t byte = g[i].qs[256 * (j / 2) + 32 * (e / 4) + 4 * r + e % 4];
+          dot += ((j % 2 ? byte >> 4 : byte & 0xF)) * a[i].qs[32 * j + e];
+        }
+        sumi += sc * dot;
+        summ += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+      }
+      s += fp16_to_f32(g[i].d[r]) * a[i].d * float(sumi) - fp16_to_f32(g[i].dmin[r]) * a[i].d * float(summ);
+    }
+    out[r] = s;
+  }
+}
+
+void gemm_q4_kx8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
+  for (int c = 0; c < gemm_x8_cols; ++c)
+    gemv_q4_kx8(n, group, static_cast<const char*>(act) + size_t(c) * a_stride, y + size_t(c) * ldy);
+}
+
 bool repack_x8(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n) {
   switch (t) {
+    case GgmlType::q4_k: repack_q4_kx8(rows, stride, dst, n); return true;
     case GgmlType::q4_0: repack_q4_0x8(rows, stride, dst, n); return true;
     case GgmlType::q8_0: repack_q8_0x8(rows, stride, dst, n); return true;
     default: return false;
