@@ -30,14 +30,28 @@ struct Call {
   std::abort();  // not reached: luaL_error throws
 }
 
+// A C++ value owned by a Lua userdata: destroyed by __gc; the metatable is locked from plans.
+template <class T>
+int l_box_gc(lua_State* L) {
+  static_cast<T*>(lua_touserdata(L, 1))->~T();
+  return 0;
+}
+template <class T>
+T* push_box(lua_State* L, const char* metatable, T value) {
+  auto* box = new (lua_newuserdatauv(L, sizeof(T), 0)) T(std::move(value));
+  if (luaL_newmetatable(L, metatable)) {
+    lua_pushcfunction(L, l_box_gc<T>);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_setmetatable(L, -2);
+  return box;
+}
+
 // A plan-defined tool's spec, converted once (at its first use by a model call) and kept in the
 // tool's entry: a plan names the same tools on every step of an agent loop.
 struct SpecBox { api::ToolSpec spec; };
-
-int l_spec_gc(lua_State* L) {
-  static_cast<SpecBox*>(lua_touserdata(L, 1))->~SpecBox();
-  return 0;
-}
 
 // Looks up a tool spec by name: plan-defined tools first (tool.define), then the host's.
 std::optional<api::ToolSpec> find_tool(lua_State* L, const std::string& name) {
@@ -62,15 +76,7 @@ std::optional<api::ToolSpec> find_tool(lua_State* L, const std::string& name) {
         if (auto spec = api::tool_spec_from_json(*j)) out = std::move(spec.value());
       }
       if (out) {
-        auto* box = static_cast<SpecBox*>(lua_newuserdatauv(L, sizeof(SpecBox), 0));
-        new (box) SpecBox{*out};
-        if (luaL_newmetatable(L, "fh.toolspec")) {
-          lua_pushcfunction(L, l_spec_gc);
-          lua_setfield(L, -2, "__gc");
-          lua_pushliteral(L, "locked");
-          lua_setfield(L, -2, "__metatable");
-        }
-        lua_setmetatable(L, -2);
+        push_box(L, "fh.toolspec", SpecBox{*out});
         lua_pushliteral(L, "compiled");
         lua_insert(L, -2);
         lua_rawset(L, entry);
@@ -422,12 +428,6 @@ int push_next(lua_State* L, StreamState& st) {
   return 0;
 }
 
-int l_stream_gc(lua_State* L) {
-  auto* box = static_cast<StreamBox*>(lua_touserdata(L, 1));
-  box->~StreamBox();
-  return 0;
-}
-
 int l_stream_next(lua_State* L) {
   auto* box = static_cast<StreamBox*>(lua_touserdata(L, lua_upvalueindex(1)));
   auto st = box->st;
@@ -447,15 +447,7 @@ int l_llm_stream(lua_State* L) {
   Call c = parse_call(L, "llm.stream");
   Engine& e = Engine::of(L);
   auto st = std::make_shared<StreamState>(e.executor());
-  auto* box = static_cast<StreamBox*>(lua_newuserdatauv(L, sizeof(StreamBox), 0));
-  new (box) StreamBox{st};
-  if (luaL_newmetatable(L, "fh.stream")) {
-    lua_pushcfunction(L, l_stream_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, "locked");
-    lua_setfield(L, -2, "__metatable");
-  }
-  lua_setmetatable(L, -2);
+  push_box(L, "fh.stream", StreamBox{st});
   lua_pushcclosure(L, thunk<l_stream_next>, 1);
 
   auto self = e.shared_from_this();
