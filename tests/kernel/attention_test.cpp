@@ -9,18 +9,12 @@
 #include <vector>
 
 #include "providers/local/kernel/quant.hpp"
+#include "tests/kernel/test_support.hpp"
 
 using namespace fh::kernel;
+using fh::kernel::test::random_floats;
 
 namespace {
-
-std::vector<float> normal_floats(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 const Kernels& simd() {
   force_isa(best_isa());
@@ -38,8 +32,8 @@ TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queri
         CAPTURE(n);
         CAPTURE(nq);
         const size_t kts = size_t(n + 15) / 16 * 16 + 16;  // what the Session uses
-        const auto kt = normal_floats(size_t(hd) * kts, uint32_t(hd * 1000 + n));
-        const auto qv = normal_floats(size_t(nq) * size_t(hd), uint32_t(nq + 7));
+        const auto kt = random_floats(size_t(hd) * kts, uint32_t(hd * 1000 + n));
+        const auto qv = random_floats(size_t(nq) * size_t(hd), uint32_t(nq + 7));
         const float* q[attn_tile];
         for (int i = 0; i < nq; ++i) q[i] = qv.data() + size_t(i) * size_t(hd);
         std::vector<float> s_ref(size_t(attn_tile) * kts, -1.f), s_simd(s_ref.size(), -1.f);
@@ -52,7 +46,7 @@ TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queri
           }
         // Values weighted by a softmax row (so the sums are of typical magnitude).
         const size_t vs = size_t(hd) + 3;  // a row stride that is not the head size
-        const auto v = normal_floats(size_t(n) * vs, uint32_t(n * 3 + hd));
+        const auto v = random_floats(size_t(n) * vs, uint32_t(n * 3 + hd));
         for (int i = 0; i < nq; ++i) ref::softmax(s_ref.data() + size_t(i) * kts, n);
         std::vector<float> o_ref(size_t(nq) * size_t(hd)), o_simd(o_ref.size(), 5.f);
         float *out_ref[attn_tile], *out_simd[attn_tile];
@@ -71,7 +65,7 @@ TEST_CASE("softmax: SIMD equals the reference, sums to one, survives large range
     for (float scale : {0.1f, 3.f, 40.f}) {
       CAPTURE(n);
       CAPTURE(scale);
-      auto a = normal_floats(size_t(n), uint32_t(n), scale);
+      auto a = random_floats(size_t(n), uint32_t(n), scale);
       if (n > 2) a[1] = -1e30f, a[2] = -INFINITY;  // masked and hugely negative scores give 0
       auto b = a;
       ref::softmax(a.data(), n);
@@ -91,8 +85,8 @@ TEST_CASE("silu * up: SIMD equals the reference, including saturated inputs") {
   const Kernels& k = simd();
   for (int64_t n : {1, 7, 8, 100, 1536}) {
     CAPTURE(n);
-    auto g = normal_floats(size_t(n), uint32_t(n), 4.f);
-    const auto u = normal_floats(size_t(n), uint32_t(n + 1));
+    auto g = random_floats(size_t(n), uint32_t(n), 4.f);
+    const auto u = random_floats(size_t(n), uint32_t(n + 1));
     if (n > 3) g[0] = 200.f, g[1] = -200.f, g[2] = 0.f, g[3] = -88.5f;
     auto g2 = g;
     ref::silu_mul(n, g.data(), u.data());

@@ -11,21 +11,15 @@
 #include <vector>
 
 #include "providers/local/kernel/quant.hpp"
+#include "tests/kernel/test_support.hpp"
 
 using namespace fh::kernel;
+using fh::kernel::test::random_floats;
 
 namespace {
 
 const GgmlType all_types[] = {GgmlType::f32, GgmlType::f16, GgmlType::bf16, GgmlType::q8_0,
                               GgmlType::q4_0, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k};
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 std::vector<uint8_t> quantize(GgmlType t, const std::vector<float>& x) {
   std::vector<uint8_t> q(row_bytes(*type_traits(t), int64_t(x.size())));

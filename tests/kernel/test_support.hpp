@@ -1,0 +1,19 @@
+// Shared helpers of the kernel tests.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace fh::kernel::test {
+
+// `n` normally distributed floats (mean 0, sd `scale`), the same for the same seed.
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+}  // namespace fh::kernel::test
