@@ -60,67 +60,86 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
     first_chunk[j + 1] = first_chunk[j] + (jobs[j].w->out + chunk_rows[j] - 1) / chunk_rows[j];
   }
   const int64_t n_chunks = first_chunk[n_jobs];
-  std::atomic<int64_t> next{0};
   constexpr int64_t token_block = 16;
 
-  auto work = [&](int, int) {
-    for (;;) {
-      const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
-      if (c >= n_chunks) return;
-      const int j = int(std::upper_bound(first_chunk, first_chunk + n_jobs + 1, c) - first_chunk) - 1;
-      const Mat& w = *jobs[j].w;
-      float* y = jobs[j].y;
-      const int64_t r0 = (c - first_chunk[j]) * chunk_rows[j], r1 = std::min(w.out, r0 + chunk_rows[j]);
-      const int s = act_slot(w);
-      const DotFn dot = k.dot[int(w.type)];
-      // Decode streams rows: one row at a time prefetches better than four interleaved streams.
-      const Dot4Fn dot4 = T > 1 ? k.dot4[int(w.type)] : nullptr;
-      const GemmFn gemm = T >= gemm_cols ? k.gemm[int(w.type)] : nullptr;
-      auto act = [&](int64_t t) {
-        return s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
-                      : static_cast<const void*>(x + t * in);
-      };
-      if (w.packed_rows == 8) {  // 8-row layout: 8 x 4 tiles, then single tokens (r0 % 8 == 0)
-        const auto gemm_x8 = k.gemm_x8[int(w.type)];
-        const auto gemv_x8 = k.gemv_x8[int(w.type)];
-        for (int64_t t0 = 0; t0 < T; t0 += token_block) {
-          const int64_t t1 = std::min(T, t0 + token_block);
-          for (int64_t r = r0; r < r1; r += 8) {
-            const uint8_t* g = w.packed + size_t(r) * w.row_bytes;
-            int64_t t = t0;
-            for (; t + gemm_x8_cols <= t1; t += gemm_x8_cols)
-              gemm_x8(in, g, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
-            for (; t < t1; ++t) gemv_x8(in, g, act(t), y + t * w.out + r);
-          }
-        }
-        continue;
-      }
-      if (T == 1 && w.packed_rows == 4 && k.gemv_x4[int(w.type)]) {  // decode over interleaved rows (r0 % 4 == 0)
-        for (int64_t r = r0; r < r1; r += 4)
-          k.gemv_x4[int(w.type)](in, w.packed + size_t(r / 4) * 4 * w.row_bytes, act(0), y + r);
-        continue;
-      }
+  // Every thread owns a contiguous run of chunks, so its weight stream stays sequential from
+  // one chunk to the next and the prefetch at a chunk's end feeds its own next chunk. (With one
+  // shared counter the threads alternated chunks and restarted their streams at every chunk;
+  // runs made decode 12 % faster on SmolLM Q4_0 / Q4_K_M and 4 % on TinyLlama Q4_0.) A thread
+  // that has finished its run takes what is left of the others', so a worker the OS has not
+  // scheduled yet still stalls nothing.
+  struct alignas(64) Run {
+    std::atomic<int64_t> next;
+    int64_t end;
+  };
+  constexpr int max_runs = 16;
+  const int n_runs = int(std::min<int64_t>({nt, n_chunks, max_runs}));
+  Run runs[max_runs];
+  for (int r = 0; r < n_runs; ++r) {
+    runs[r].next.store(n_chunks * r / n_runs, std::memory_order_relaxed);
+    runs[r].end = n_chunks * (r + 1) / n_runs;
+  }
+
+  auto chunk = [&](int64_t c) {
+    const int j = int(std::upper_bound(first_chunk, first_chunk + n_jobs + 1, c) - first_chunk) - 1;
+    const Mat& w = *jobs[j].w;
+    float* y = jobs[j].y;
+    const int64_t r0 = (c - first_chunk[j]) * chunk_rows[j], r1 = std::min(w.out, r0 + chunk_rows[j]);
+    const int s = act_slot(w);
+    const DotFn dot = k.dot[int(w.type)];
+    // Decode streams rows: one row at a time prefetches better than four interleaved streams.
+    const Dot4Fn dot4 = T > 1 ? k.dot4[int(w.type)] : nullptr;
+    const GemmFn gemm = T >= gemm_cols ? k.gemm[int(w.type)] : nullptr;
+    auto act = [&](int64_t t) {
+      return s >= 0 ? static_cast<const void*>(scratch.act[s].data() + size_t(t) * act_row[s])
+                    : static_cast<const void*>(x + t * in);
+    };
+    if (w.packed_rows == 8) {  // 8-row layout: 8 x 4 tiles, then single tokens (r0 % 8 == 0)
+      const auto gemm_x8 = k.gemm_x8[int(w.type)];
+      const auto gemv_x8 = k.gemv_x8[int(w.type)];
       for (int64_t t0 = 0; t0 < T; t0 += token_block) {
         const int64_t t1 = std::min(T, t0 + token_block);
-        int64_t r = r0;
-        // Register-blocked tiles first, then what is left of rows and tokens.
-        for (; gemm && r + gemm_rows <= r1; r += gemm_rows) {
-          const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+        for (int64_t r = r0; r < r1; r += 8) {
+          const uint8_t* g = w.packed + size_t(r) * w.row_bytes;
           int64_t t = t0;
-          for (; t + gemm_cols <= t1; t += gemm_cols)
-            gemm(in, wr, w.row_bytes, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
-          for (; t < t1; ++t)
-            for (int64_t rr = 0; rr < gemm_rows; ++rr) y[t * w.out + r + rr] = dot(in, wr + size_t(rr) * w.row_bytes, act(t));
-        }
-        for (; dot4 && r + 4 <= r1; r += 4) {
-          const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
-          for (int64_t t = t0; t < t1; ++t) dot4(in, wr, w.row_bytes, act(t), y + t * w.out + r);
-        }
-        for (; r < r1; ++r) {
-          const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
-          for (int64_t t = t0; t < t1; ++t) y[t * w.out + r] = dot(in, wr, act(t));
+          for (; t + gemm_x8_cols <= t1; t += gemm_x8_cols)
+            gemm_x8(in, g, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
+          for (; t < t1; ++t) gemv_x8(in, g, act(t), y + t * w.out + r);
         }
       }
+      return;
+    }
+    if (T == 1 && w.packed_rows == 4 && k.gemv_x4[int(w.type)]) {  // decode over interleaved rows (r0 % 4 == 0)
+      for (int64_t r = r0; r < r1; r += 4)
+        k.gemv_x4[int(w.type)](in, w.packed + size_t(r / 4) * 4 * w.row_bytes, act(0), y + r);
+      return;
+    }
+    for (int64_t t0 = 0; t0 < T; t0 += token_block) {
+      const int64_t t1 = std::min(T, t0 + token_block);
+      int64_t r = r0;
+      // Register-blocked tiles first, then what is left of rows and tokens.
+      for (; gemm && r + gemm_rows <= r1; r += gemm_rows) {
+        const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+        int64_t t = t0;
+        for (; t + gemm_cols <= t1; t += gemm_cols)
+          gemm(in, wr, w.row_bytes, act(t), act_row[s], y + t * w.out + r, size_t(w.out));
+        for (; t < t1; ++t)
+          for (int64_t rr = 0; rr < gemm_rows; ++rr) y[t * w.out + r + rr] = dot(in, wr + size_t(rr) * w.row_bytes, act(t));
+      }
+      for (; dot4 && r + 4 <= r1; r += 4) {
+        const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+        for (int64_t t = t0; t < t1; ++t) dot4(in, wr, w.row_bytes, act(t), y + t * w.out + r);
+      }
+      for (; r < r1; ++r) {
+        const uint8_t* wr = w.data + size_t(r) * w.row_bytes;
+        for (int64_t t = t0; t < t1; ++t) y[t * w.out + r] = dot(in, wr, act(t));
+      }
+    }
+  };
+  auto work = [&](int ti, int) {
+    for (int k = 0; k < n_runs; ++k) {
+      Run& run = runs[(ti + k) % n_runs];
+      for (int64_t c; (c = run.next.fetch_add(1, std::memory_order_relaxed)) < run.end;) chunk(c);
     }
   };
   // Small products are not worth a fork-join (a wake-up costs about as much as ~100K MACs).
