@@ -141,12 +141,17 @@ bool Session::forward(const int32_t* tokens, int T) {
     // positions 0 .. p0+t: softmax(q·kᵀ / sqrt(hd)) · v. The queries of one kv head, in the
     // order (t, h), are taken attn_tile at a time: they share every key and value load. A
     // query's results do not depend on the tile it is in (batched == token by token).
-    const int per_kv = T * group, tiles = (per_kv + attn_tile - 1) / attn_tile;
+    // Fewer queries per tile when that is what gives every thread two items (decode on a model
+    // with few kv heads: SmolLM has 3 kv heads x 3 queries, one 4-query tile per kv head).
+    const int per_kv = T * group;
+    int tq = attn_tile;
+    while (tq > 1 && int64_t(Hkv) * ((per_kv + tq - 1) / tq) < 2 * pool_.size()) tq /= 2;
+    const int tiles = (per_kv + tq - 1) / tq;
     auto attend = [&](int64_t i0, int64_t i1, int ti) {
       float* sc = &scores_[size_t(ti) * attn_tile * kt_stride_];
       for (int64_t item = i0; item < i1; ++item) {
-        const int kvh = int(item / tiles), first = int(item % tiles) * attn_tile;
-        const int nq = std::min(attn_tile, per_kv - first);
+        const int kvh = int(item / tiles), first = int(item % tiles) * tq;
+        const int nq = std::min(tq, per_kv - first);
         const float* qp[attn_tile] = {};
         float* op[attn_tile] = {};
         int n_pos[attn_tile] = {};
@@ -166,8 +171,11 @@ bool Session::forward(const int32_t* tokens, int T) {
         kern.attn_values(hd, nq, sc, kt_stride_, vc + size_t(kvh) * hd, size_t(KV), n_max, op);
       }
     };
+    // Split over the pool from about 16K multiply-adds: in decode the cache rows come from DRAM
+    // (the weights streamed since the last token evicted them), so attention is bound by memory
+    // latency, and two threads issue twice the misses.
     const int64_t att_work = int64_t(T) * H * (p0 + T) * hd;
-    if (att_work < (1 << 18)) attend(0, int64_t(Hkv) * tiles, 0);
+    if (att_work < (1 << 14)) attend(0, int64_t(Hkv) * tiles, 0);
     else pool_.parallel_for(int64_t(Hkv) * tiles, 1, attend);
 
     // x[T, E] += att·Woᵀ
