@@ -42,6 +42,9 @@ void scores(int hd, const float* const* q, const float* kt, size_t kts, int n, f
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
     const float* k = kt + p;
     for (int d = 0; d < hd; ++d, k += kts) {
+      // The hd rows are far apart (one per dimension), too many streams for the hardware
+      // prefetcher: fetch this row's block two blocks ahead (decode reads the cache from DRAM).
+      _mm_prefetch(reinterpret_cast<const char*>(k + 32), _MM_HINT_T0);
       const __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8);
       for (int i = 0; i < NQ; ++i) {
         const __m256 b = _mm256_broadcast_ss(q[i] + d);
@@ -73,6 +76,8 @@ void values_block(int d0, const float* s, size_t ld, const float* v, size_t vs, 
     for (auto& x : a) x = _mm256_setzero_ps();
   for (int p = 0; p < n; ++p) {
     const float* vp = v + size_t(p) * vs + size_t(d0);
+    _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs), _MM_HINT_T0);  // 8 positions ahead
+    if (W == 4) _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs + 16), _MM_HINT_T0);
     __m256 vv[W];
     for (int j = 0; j < W; ++j) vv[j] = _mm256_loadu_ps(vp + 8 * j);
     for (int i = 0; i < NQ; ++i) {
