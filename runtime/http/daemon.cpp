@@ -467,7 +467,10 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
       }
     }
   }
-  if (auto refusal = check_request(req, opt.security, route != Route::healthz)) {
+  // A signed webhook authenticates by its body's HMAC (checked in webhook()), not the token.
+  const TriggerSpec* hook = route == Route::hook ? find_webhook(req.path) : nullptr;
+  const bool signed_hook = hook && hook->signature;
+  if (auto refusal = check_request(req, opt.security, route != Route::healthz && !signed_hook)) {
     co_await res.send(std::move(*refusal));
     co_return;
   }
@@ -475,7 +478,6 @@ asio::awaitable<void> Daemon::Impl::handle(const Request& req, Responder& res) {
     co_await res.send(Response::error(404, "not_found", "no route for " + req.path));
     co_return;
   }
-  const TriggerSpec* hook = route == Route::hook ? find_webhook(req.path) : nullptr;
   if (route == Route::hook && !hook) {
     co_await res.send(Response::error(404, "hook_not_found", "no webhook trigger at " + req.path));
     co_return;

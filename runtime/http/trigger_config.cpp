@@ -1,6 +1,9 @@
 // Trigger configuration: strict validation of `serve.triggers` (see triggers.hpp).
+#include <cstdlib>
 #include <set>
 
+#include "runtime/core/sha256.hpp"
+#include "runtime/http/security.hpp"
 #include "runtime/http/triggers.hpp"
 
 namespace fh::httpd {
@@ -47,12 +50,48 @@ bool webhook_header_passed(const std::string& n) {
   return true;
 }
 
+bool webhook_signature_ok(const WebhookSignature& sig, std::string_view value, std::string_view body) {
+  if (value.starts_with("sha256=")) value.remove_prefix(7);
+  if (value.size() != 64) return false;
+  std::string given(value);
+  for (char& c : given) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return constant_time_equal(given, to_hex(hmac_sha256(sig.secret, body)));
+}
+
+namespace {
+
+Result<WebhookSignature> parse_signature(const json& j, const std::string& who) {
+  static const std::string usage = "'signature' must be {\"header\": \"X-Hub-Signature-256\", \"secret_env\": \"VAR\"}";
+  if (!j.is_object()) return trigger_error(who, usage);
+  for (const auto& [k, v] : j.items())
+    if (k != "header" && k != "secret_env") return trigger_error(who, "unknown key 'signature." + k + "' (header, secret_env)");
+  if (!j.contains("header") || !j["header"].is_string() || !j.contains("secret_env") || !j["secret_env"].is_string())
+    return trigger_error(who, usage);
+  WebhookSignature sig;
+  sig.header = j["header"].get<std::string>();
+  if (sig.header.empty() || sig.header.size() > 64) return trigger_error(who, "'signature.header' must be a header name");
+  for (char& c : sig.header) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
+      return trigger_error(who, "'signature.header' must be a header name (letters, digits, -)");
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const std::string var = j["secret_env"].get<std::string>();
+  const char* secret = var.empty() ? nullptr : std::getenv(var.c_str());
+  if (!secret || !*secret)
+    return trigger_error(who, "the environment variable '" + var + "' named by 'signature.secret_env' is not set or empty");
+  sig.secret = secret;
+  if (sig.secret.size() < 16) return trigger_error(who, "the webhook secret in $" + var + " is shorter than 16 characters");
+  return sig;
+}
+
+}  // namespace
+
 Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
   std::vector<TriggerSpec> out;
   if (list.is_null()) return out;
   if (!list.is_array()) return make_error(Errc::invalid_argument, "'triggers' must be a list");
   std::set<std::string> names, paths;
-  static const std::set<std::string> known = {"name", "cron", "webhook", "plan", "input", "model"};
+  static const std::set<std::string> known = {"name", "cron", "webhook", "plan", "input", "model", "signature"};
   for (size_t i = 0; i < list.size(); ++i) {
     const json& t = list[i];
     std::string who = "#" + std::to_string(i + 1);
@@ -64,7 +103,7 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
     who = "'" + s.name + "'";
     if (!names.insert(s.name).second) return trigger_error(who, "the name is used twice");
     for (const auto& [k, v] : t.items())
-      if (!known.count(k)) return trigger_error(who, "unknown key '" + k + "' (name, cron, webhook, plan, input, model)");
+      if (!known.count(k)) return trigger_error(who, "unknown key '" + k + "' (name, cron, webhook, plan, input, model, signature)");
     if (!t.contains("plan")) return trigger_error(who, "needs a 'plan' (a plan name of the plan folder)");
     if (!t["plan"].is_string() || !trigger_word_ok(t["plan"].get<std::string>()))
       return trigger_error(who, "'plan' must be a plan name (letters, digits, _ - .)");
@@ -82,12 +121,18 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
       if (!spec) return trigger_error(who, spec.error().message);
       s.cron = std::move(spec.value());
       if (t.contains("input")) s.input = t["input"];
+      if (t.contains("signature")) return trigger_error(who, "'signature' is for webhook triggers");
     } else {
       if (!t["webhook"].is_string() || !webhook_path_ok(t["webhook"].get<std::string>()))
         return trigger_error(who, "'webhook' must be a path under /hooks/ (e.g. /hooks/github; letters, digits, _ - . and /)");
       s.webhook = t["webhook"].get<std::string>();
       if (!paths.insert(s.webhook).second) return trigger_error(who, "webhook path " + s.webhook + " is used twice");
       if (t.contains("input")) return trigger_error(who, "'input' is for cron triggers; a webhook's input is its request");
+      if (t.contains("signature")) {
+        auto sig = parse_signature(t["signature"], who);
+        if (!sig) return sig.error();
+        s.signature = std::move(sig.value());
+      }
     }
     out.push_back(std::move(s));
   }

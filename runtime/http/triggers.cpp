@@ -102,6 +102,18 @@ asio::awaitable<void> Daemon::Impl::webhook(const Request& req, Responder& res, 
     co_await res.send(Response::error(503, "shutting_down", "the daemon is shutting down"));
     co_return;
   }
+  if (t.signature) {
+    const std::string given = req.header(t.signature->header);
+    if (given.empty()) {
+      co_await res.send(Response::error(401, "missing_signature",
+                                        "this webhook needs a " + t.signature->header + " header: the HMAC-SHA256 of the body, in hex"));
+      co_return;
+    }
+    if (!webhook_signature_ok(*t.signature, given, req.body)) {
+      co_await res.send(Response::error(401, "bad_signature", "the " + t.signature->header + " header does not match the body"));
+      co_return;
+    }
+  }
   json body = req.body.empty() ? json(nullptr) : json::parse(req.body, nullptr, false);
   if (body.is_discarded()) {
     co_await res.send(Response::error(400, "invalid_json", "the request body is not valid JSON"));

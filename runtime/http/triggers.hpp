@@ -5,18 +5,33 @@
 // Config (`serve.triggers`, a list):
 //   {"name": "nightly", "cron": "0 3 * * *", "plan": "report", "input": {...}, "model": "mock/echo"}
 //   {"name": "gh", "webhook": "/hooks/gh", "plan": "on_push", "model": "..."}
+//   {"name": "gh", "webhook": "/hooks/gh", "plan": "on_push",
+//    "signature": {"header": "X-Hub-Signature-256", "secret_env": "GH_WEBHOOK_SECRET"}}
 // A cron trigger's run gets "input" (default {}); a webhook's run gets
 // {"body": <the posted JSON>, "headers": {<selected headers>}}. Cron times are UTC.
+//
+// A webhook is authenticated by the daemon's bearer token, or, when it has a "signature", by an
+// HMAC-SHA256 of the raw request body under a shared secret instead (how GitHub, Gitea and most
+// senders sign): the named header holds the 64 hex digits, optionally after "sha256=". The
+// secret is read from the environment variable `secret_env` when the configuration is parsed,
+// so it is never written into a config file. Schemes that also sign a timestamp (Stripe's
+// "t=...,v1=...") are not supported.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/core/result.hpp"
 #include "runtime/http/cron.hpp"
 
 namespace fh::httpd {
+
+struct WebhookSignature {
+  std::string header;  // lower-cased header name, e.g. "x-hub-signature-256"
+  std::string secret;  // the HMAC key
+};
 
 struct TriggerSpec {
   std::string name;
@@ -25,6 +40,7 @@ struct TriggerSpec {
   json input = json::object();   // cron triggers only
   std::optional<CronSpec> cron;  // exactly one of cron and webhook
   std::string webhook;           // "/hooks/..."
+  std::optional<WebhookSignature> signature;  // webhooks only: HMAC instead of the bearer token
 };
 
 // Validates strictly: unknown keys, bad cron, duplicate names or paths, a webhook path not under
@@ -35,5 +51,9 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list);
 // senders put in X-* headers. Anything that could carry a credential (authorization, cookies,
 // tokens, signatures, keys) is left out: plan inputs are journaled.
 bool webhook_header_passed(const std::string& lower_name);
+
+// True when `header_value` ("sha256=<hex>" or "<hex>", hex in either case) is the HMAC-SHA256 of
+// `body` under the signature's secret. Compared in constant time.
+bool webhook_signature_ok(const WebhookSignature& sig, std::string_view header_value, std::string_view body);
 
 }  // namespace fh::httpd

@@ -17,12 +17,13 @@
 #include <vector>
 
 #include "runtime/core/result.hpp"
+#include "runtime/core/sha256.hpp"
 
 struct sqlite3;
 
 namespace fh::plan {
 
-std::string sha256_hex(std::string_view data);
+using fh::sha256_hex;  // content addresses of blobs
 
 class Journal {
  public:

@@ -3,6 +3,8 @@
 // configurations are refused at parse time or when the daemon opens.
 #include <doctest/doctest.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -10,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "runtime/core/sha256.hpp"
 #include "tests/daemon/support.hpp"
 
 namespace ch = std::chrono;
@@ -106,6 +109,63 @@ TEST_CASE("triggers: webhook routes keep the daemon's request rules") {
   CHECK(f.client.get("/v1/runs").j()["data"].empty());
 }
 
+TEST_CASE("triggers: a signed webhook is authenticated by the body's HMAC-SHA256, not the token") {
+  const std::string secret = "webhook-test-secret-0123456789";
+  ::setenv("FH_TEST_HOOK_SECRET", secret.c_str(), 1);
+  fh::httpd::DaemonOptions o;
+  o.plan_dir = plans_dir();
+  o.triggers = triggers(json::parse(R"([{"name": "gh", "webhook": "/hooks/gh", "plan": "echo_input",
+      "signature": {"header": "X-Hub-Signature-256", "secret_env": "FH_TEST_HOOK_SECRET"}}])"));
+  REQUIRE(o.triggers[0].signature);
+  CHECK(o.triggers[0].signature->header == "x-hub-signature-256");
+  DaemonFixture f(o);
+  const std::string body = R"({"ref": "refs/heads/main"})";
+  const std::string sig = fh::to_hex(fh::hmac_sha256(secret, body));
+  // No bearer token: the signature is the credential ("sha256=" prefix optional, hex in any case).
+  auto ok = f.client.call("POST", "/hooks/gh", body, {{"authorization", ""}, {"x-hub-signature-256", "sha256=" + sig}});
+  REQUIRE(ok.status == 202);
+  auto done = f.client.wait_run(ok.j()["id"], trig_final);
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["output"]["body"]["ref"] == "refs/heads/main");
+  CHECK_FALSE(done["output"]["headers"].contains("x-hub-signature-256"));
+  std::string upper = sig;
+  for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(f.client.call("POST", "/hooks/gh", body, {{"authorization", ""}, {"x-hub-signature-256", upper}}).status == 202);
+
+  // A valid bearer token does not replace the signature.
+  auto missing = f.client.call("POST", "/hooks/gh", body);
+  CHECK(missing.status == 401);
+  CHECK(missing.j()["error"]["code"] == "missing_signature");
+  auto other_body = f.client.call("POST", "/hooks/gh", R"({"ref": "refs/heads/evil"})", {{"x-hub-signature-256", "sha256=" + sig}});
+  CHECK(other_body.status == 401);
+  CHECK(other_body.j()["error"]["code"] == "bad_signature");
+  const std::string wrong_key = fh::to_hex(fh::hmac_sha256("another-secret-0123456789", body));
+  CHECK(f.client.call("POST", "/hooks/gh", body, {{"x-hub-signature-256", "sha256=" + wrong_key}}).status == 401);
+  CHECK(f.client.call("POST", "/hooks/gh", body, {{"x-hub-signature-256", "sha256=" + sig.substr(1)}}).status == 401);
+  CHECK(f.client.call("POST", "/hooks/gh", body, {{"x-hub-signature-256", "sha1=" + sig}}).status == 401);
+  // The Host and Origin rules still hold for a signed webhook.
+  CHECK(f.client.call("POST", "/hooks/gh", body, {{"x-hub-signature-256", sig}, {"host", "evil.example:80"}}).status == 403);
+  CHECK(f.client.call("POST", "/hooks/gh", body, {{"x-hub-signature-256", sig}, {"origin", "https://evil.example"}}).status == 403);
+  // Only the two signed requests started runs.
+  CHECK(f.client.get("/v1/runs").j()["data"].size() == 2);
+
+  // Configuration errors name the problem.
+  auto refused = [](const char* text) { return trigger_refusal(json::parse(text)); };
+  ::unsetenv("FH_TEST_HOOK_SECRET_UNSET");
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_HOOK_SECRET_UNSET"}}])") ==
+        "trigger 'n': the environment variable 'FH_TEST_HOOK_SECRET_UNSET' named by 'signature.secret_env' is not set or empty");
+  ::setenv("FH_TEST_HOOK_SHORT", "short", 1);
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_HOOK_SHORT"}}])")
+            .find("shorter than 16 characters") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X Sig", "secret_env": "FH_TEST_HOOK_SECRET"}}])")
+            .find("'signature.header' must be a header name") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret": "inline"}}])") ==
+        "trigger 'n': unknown key 'signature.secret' (header, secret_env)");
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": "sha256"}])").find("'signature' must be") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_HOOK_SECRET"}}])") ==
+        "trigger 'n': 'signature' is for webhook triggers");
+}
+
 TEST_CASE("triggers: a cron trigger fires at its minute and submits the configured run") {
   // The daemon's wall clock is shifted, at its first reading, to 400 ms before the next 5-minute
   // boundary: the scheduler, cron parser and timer are the real ones; only the wait is shorter.
@@ -164,7 +224,7 @@ TEST_CASE("triggers: bad configurations are refused with clear messages") {
   CHECK(refused(R"([{"cron": "* * * * *", "plan": "p"}])").find("trigger #1: needs a 'name'") == 0);
   CHECK(refused(R"([{"name": "a b", "cron": "* * * * *", "plan": "p"}])").find("needs a 'name'") != std::string::npos);
   CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "when": 1}])") ==
-        "trigger 'n': unknown key 'when' (name, cron, webhook, plan, input, model)");
+        "trigger 'n': unknown key 'when' (name, cron, webhook, plan, input, model, signature)");
   CHECK(refused(R"([{"name": "n", "cron": "61 * * * *", "plan": "p"}])") ==
         "trigger 'n': cron minute field: '61' is out of range 0-59");
   CHECK(refused(R"([{"name": "n", "cron": "* * *", "plan": "p"}])").find("needs 5 fields") != std::string::npos);
