@@ -3,7 +3,11 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <system_error>
+#include <thread>
 
 namespace fh::kernel {
 namespace {
@@ -122,7 +126,7 @@ bool Model::PackedArena::allocate(size_t bytes) {
 // Quantized matrices with a row count that is a multiple of 4 get an interleaved copy: Q4_0/Q8_0/Q4_K by
 // 8 rows when it can (decode and prompt), everything else by 4 (decode). Without memory for the
 // copies the model runs from the mapped file alone.
-void Model::repack_all() {
+void Model::repack_all(int n_threads) {
   std::vector<Mat*> mats{&output_};
   for (LayerWeights& w : layers_)
     for (Mat* x : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) mats.push_back(x);
@@ -134,21 +138,44 @@ void Model::repack_all() {
   for (const Mat* m : mats)
     if (packable(*m)) total += bytes(*m);
   if (total == 0 || !packed_.allocate(total)) return;
+  // Lay the copies out, then fill them on every core: the first write to each page of the fresh
+  // mapping is a fault the kernel answers by zeroing the page, and on this VM that zeroing, not
+  // the interleaving, is most of the load time, so it is spread over the threads too.
+  struct Piece {
+    Mat* m;
+    int64_t r0, r1;
+  };
+  std::vector<Piece> pieces;
   size_t off = 0;
   for (Mat* m : mats) {
     if (!packable(*m)) continue;
-    uint8_t* buf = packed_.base + off;
+    m->packed = packed_.base + off;
     off += bytes(*m);
     const bool x8 = m->type == GgmlType::q4_0 || m->type == GgmlType::q8_0 || m->type == GgmlType::q4_k;
     m->packed_rows = x8 && m->out % 8 == 0 ? 8 : 4;
-    for (int64_t r = 0; r < m->out; r += m->packed_rows) {
-      const uint8_t* src = m->data + size_t(r) * m->row_bytes;
-      uint8_t* dst = buf + size_t(r) * m->row_bytes;
-      if (m->packed_rows == 8) ref::repack_x8(m->type, src, m->row_bytes, dst, m->in);
-      else ref::repack_x4(m->type, src, m->row_bytes, dst, m->in);
-    }
-    m->packed = buf;
+    for (int64_t r = 0; r < m->out; r += 256) pieces.push_back({m, r, std::min(m->out, r + 256)});  // 256 % 8 == 0
   }
+  std::atomic<size_t> next{0};
+  auto fill = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < pieces.size();) {
+      const Piece& p = pieces[i];
+      const Mat& m = *p.m;
+      for (int64_t r = p.r0; r < p.r1; r += m.packed_rows) {
+        const uint8_t* src = m.data + size_t(r) * m.row_bytes;
+        uint8_t* dst = const_cast<uint8_t*>(m.packed) + size_t(r) * m.row_bytes;
+        if (m.packed_rows == 8) ref::repack_x8(m.type, src, m.row_bytes, dst, m.in);
+        else ref::repack_x4(m.type, src, m.row_bytes, dst, m.in);
+      }
+    }
+  };
+  const int n = n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> helpers;
+  try {
+    for (int t = 1; t < n && size_t(t) < pieces.size(); ++t) helpers.emplace_back(fill);
+  } catch (const std::system_error&) {  // no more threads: the ones we have finish the work
+  }
+  fill();
+  for (auto& h : helpers) h.join();
 }
 
 Expected<std::shared_ptr<const Model>> Model::load(const std::string& path, const LoadOptions& opt) {
@@ -240,7 +267,7 @@ Expected<std::shared_ptr<const Model>> Model::load(const std::string& path, cons
     w.w_down = L.mat(p + "ffn_down.weight", F, E);
   }
   if (!L.err.empty()) return f.error(L.err);
-  if (opt.repack) m->repack_all();
+  if (opt.repack) m->repack_all(opt.n_threads);
 
   // Vocabulary (optional: a model without one can still be driven by token ids).
   Vocab& vb = m->vocab_;

@@ -52,6 +52,7 @@ struct LoadOptions {
   // time): Q4_0, Q8_0 and Q4_K by 8 rows for decode and prompt, other types by 4 rows for decode (their prompt
   // processing keeps using the mapped file). See Mat::packed.
   bool repack = true;
+  int n_threads = 0;  // threads that make the copies; <= 0: all hardware threads
 };
 
 class Model {
@@ -90,7 +91,7 @@ class Model {
     bool allocate(size_t bytes);
   };
   PackedArena packed_;
-  void repack_all();
+  void repack_all(int n_threads);
 };
 
 }  // namespace fh::kernel
