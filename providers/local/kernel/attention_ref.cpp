@@ -8,21 +8,21 @@
 
 namespace fh::kernel::ref {
 
-void attn_scores(int hd, int nq, const float* const* q, const float* kt, size_t kt_stride, int n, float scale,
+void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kt_stride, int n, float scale,
                  float* s, size_t ld) {
   for (int i = 0; i < nq; ++i)
     for (int p = 0; p < n; ++p) {
       float acc = 0;
-      for (int d = 0; d < hd; ++d) acc += q[i][d] * kt[size_t(d) * kt_stride + size_t(p)];
+      for (int d = 0; d < hd; ++d) acc += q[i][d] * fp16_to_f32(kt[size_t(d) * kt_stride + size_t(p)]);
       s[size_t(i) * ld + size_t(p)] = acc * scale;
     }
 }
 
-void attn_values(int hd, int nq, const float* s, size_t ld, const float* v, size_t v_stride, int n, float* const* out) {
+void attn_values(int hd, int nq, const float* s, size_t ld, const uint16_t* v, size_t v_stride, int n, float* const* out) {
   for (int i = 0; i < nq; ++i)
     for (int d = 0; d < hd; ++d) {
       float acc = 0;
-      for (int p = 0; p < n; ++p) acc += s[size_t(i) * ld + size_t(p)] * v[size_t(p) * v_stride + size_t(d)];
+      for (int p = 0; p < n; ++p) acc += s[size_t(i) * ld + size_t(p)] * fp16_to_f32(v[size_t(p) * v_stride + size_t(d)]);
       out[i][d] = acc;
     }
 }

@@ -110,14 +110,14 @@ void gemm_q4_kx8(int64_t n, const void* group, const void* act, size_t a_stride,
 // Interleaves 8 rows of a type that has an 8-row layout (Q4_0, Q8_0, Q4_K); false for others.
 bool repack_x8(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n);
 
-// Attention over an F32 cache (attention_ref.cpp). Keys are stored transposed: element d of
+// Attention over an F16 cache (attention_ref.cpp). Keys are stored transposed: element d of
 // key p is kt[d * kt_stride + p]. Scores of nq (1..attn_tile) queries against keys 0..n-1:
 // s[i * ld + p] = scale * dot(q[i], key p). SIMD versions write whole groups of 16 positions
 // (p up to n rounded up to 16): kt rows and s rows must be readable / writable that far.
-void attn_scores(int hd, int nq, const float* const* q, const float* kt, size_t kt_stride, int n, float scale,
+void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kt_stride, int n, float scale,
                  float* s, size_t ld);
 // out[i][0..hd) = sum_{p < n} s[i * ld + p] * v[p * v_stride + 0..hd).
-void attn_values(int hd, int nq, const float* s, size_t ld, const float* v, size_t v_stride, int n, float* const* out);
+void attn_values(int hd, int nq, const float* s, size_t ld, const uint16_t* v, size_t v_stride, int n, float* const* out);
 // In place: s[p] = exp(s[p] - max) / sum, p < n (n >= 1).
 void softmax(float* s, int n);
 // g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i].
@@ -159,11 +159,11 @@ struct Kernels {
   // code; nullptr: no 8-row layout. Q4_0 and Q8_0 read BlockQ8_0S activations, Q4_K Q8_K.
   void (*gemv_x8[32])(int64_t n, const void* group, const void* act, float* out) = {};
   void (*gemm_x8[32])(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = {};
-  QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K)
+  QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K) and the F16 KV cache
   // Attention and the FFN activation (see the ref:: declarations); always set.
-  void (*attn_scores)(int hd, int nq, const float* const* q, const float* kt, size_t kt_stride, int n, float scale,
+  void (*attn_scores)(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kt_stride, int n, float scale,
                       float* s, size_t ld) = nullptr;
-  void (*attn_values)(int hd, int nq, const float* s, size_t ld, const float* v, size_t v_stride, int n,
+  void (*attn_values)(int hd, int nq, const float* s, size_t ld, const uint16_t* v, size_t v_stride, int n,
                       float* const* out) = nullptr;
   void (*softmax)(float* s, int n) = nullptr;
   void (*silu_mul)(int64_t n, float* g, const float* u) = nullptr;

@@ -368,6 +368,17 @@ void axpy(int64_t n, float a, const float* x, float* y) {
 
 }  // namespace
 
+namespace {
+// F32 -> F16 rows for the KV cache (round to nearest even, as f32_to_fp16).
+void quantize_f16(const float* x, void* y, int64_t n) {
+  auto* o = static_cast<uint16_t*>(y);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) o[i] = f32_to_fp16(x[i]);
+}
+}  // namespace
+
 bool fill_avx2_kernels(Kernels& k) noexcept {
   k.axpy = axpy;
   k.gemv_x4[int(GgmlType::q4_0)] = gemv_q4_0x4;
@@ -385,6 +396,7 @@ bool fill_avx2_kernels(Kernels& k) noexcept {
   k.dot[int(GgmlType::q6_k)] = dot_q6_k;
   k.dot4[int(GgmlType::q4_0)] = dot4_q4_0;
   k.dot4[int(GgmlType::q8_0)] = dot4_q8_0;
+  k.quantize[int(GgmlType::f16)] = quantize_f16;
   k.quantize[int(GgmlType::q8_0)] = quantize_q8_0;
   k.quantize[int(GgmlType::q8_k)] = quantize_q8_k;
   k.quantize_q8_0s = quantize_q8_0s;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 namespace fh::kernel {
 namespace {
@@ -42,8 +41,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
   // that consecutive rows (read one after the other by the scores kernel) do not sit a power of
   // two apart and evict each other from the same cache set.
   kt_stride_ = (size_t(n_ctx_) + 15) / 16 * 16 + 16;
-  k_cache_.assign(size_t(hp.n_layer) * KV * kt_stride_, 0.f);
-  v_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0.f);
+  k_cache_.assign(size_t(hp.n_layer) * KV * kt_stride_, 0);
+  v_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0);
   const size_t E = size_t(hp.n_embd), Q = size_t(hp.n_head) * size_t(hp.head_dim), F = size_t(hp.n_ff);
   x_.resize(B * E), xn_.resize(B * E), q_.resize(B * Q), k_.resize(B * KV), v_.resize(B * KV);
   att_.resize(B * std::max(Q, E)), gate_.resize(B * F), up_.resize(B * F);
@@ -112,8 +111,8 @@ bool Session::forward(const int32_t* tokens, int T) {
   for (int l = 0; l < hp.n_layer; ++l) {
     if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
     const LayerWeights& w = m.layers()[size_t(l)];
-    float* kc = &k_cache_[size_t(l) * size_t(KV) * kt_stride_];  // [KV, kt_stride] (transposed)
-    float* vc = &v_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV]
+    uint16_t* kc = &k_cache_[size_t(l) * size_t(KV) * kt_stride_];  // [KV, kt_stride] F16 (transposed)
+    uint16_t* vc = &v_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV] F16
 
     // xn[T, E] = RMSNorm(x) * attn_norm
     per_token([&](int t) { rms_norm(&x_[size_t(t) * E], w.attn_norm.data(), &xn_[size_t(t) * E], E, hp.rms_eps); });
@@ -127,14 +126,16 @@ bool Session::forward(const int32_t* tokens, int T) {
       for (int i = 0; i < KV && !w.bv.empty(); ++i) v_[size_t(t) * KV + i] += w.bv[size_t(i)];
     }
 
-    // RoPE on every q head [hd] and k head [hd] at position p0+t; k, v go into the cache.
+    // RoPE on every q head [hd] and k head [hd] at position p0+t; k, v go into the cache as F16
+    // (half the bytes attention reads, as llama.cpp's default cache; the scores and values
+    // kernels widen them back to F32).
     for (int t = 0; t < T; ++t) {
       const float* cs = &rope_cos_[size_t(t) * (hd / 2)];
       const float* sn = &rope_sin_[size_t(t) * (hd / 2)];
       for (int h = 0; h < H; ++h) rope(&q_[size_t(t) * Q + size_t(h) * hd], hd, cs, sn, hp.rope);
       for (int h = 0; h < Hkv; ++h) rope(&k_[size_t(t) * KV + size_t(h) * hd], hd, cs, sn, hp.rope);
-      for (int i = 0; i < KV; ++i) kc[size_t(i) * kt_stride_ + size_t(p0 + t)] = k_[size_t(t) * KV + i];
-      std::memcpy(&vc[size_t(p0 + t) * KV], &v_[size_t(t) * KV], sizeof(float) * size_t(KV));
+      for (int i = 0; i < KV; ++i) kc[size_t(i) * kt_stride_ + size_t(p0 + t)] = f32_to_fp16(k_[size_t(t) * KV + i]);
+      kern.quantize[int(GgmlType::f16)](&v_[size_t(t) * KV], &vc[size_t(p0 + t) * KV], KV);
     }
 
     // att[T, Q]: for each token t and head h (kv head h/group), causal softmax attention over

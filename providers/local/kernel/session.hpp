@@ -48,9 +48,9 @@ class Session {
   const std::atomic<bool>* abort_ = nullptr;
   ThreadPool pool_;
   Scratch scratch_;
-  // K transposed for the attention kernels: [n_layer][n_kv*hd][kt_stride_] (row = one dimension
-  // of one kv head over positions); V as [n_layer][n_ctx][n_kv*hd].
-  std::vector<float> k_cache_, v_cache_;
+  // F16, K transposed for the attention kernels: [n_layer][n_kv*hd][kt_stride_] (row = one
+  // dimension of one kv head over positions); V as [n_layer][n_ctx][n_kv*hd].
+  std::vector<uint16_t> k_cache_, v_cache_;
   size_t kt_stride_ = 0;
   std::vector<float> inv_freq_;            // [hd/2]
   // Activations for a batch of up to n_batch tokens.
