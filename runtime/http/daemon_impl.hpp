@@ -75,6 +75,7 @@ struct Daemon::Impl : std::enable_shared_from_this<Daemon::Impl> {
   int64_t gateway_calls = 0;
   Metrics metrics;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> cron_timers;  // one per cron trigger
+  json trigger_state = json::object();  // DATA/triggers.json: each cron trigger's last firing
 
   Impl(boost::asio::any_io_executor e, const api::ProviderRegistry& p, DaemonOptions o, ToolHostFactory t)
       : ex(std::move(e)), providers(p), opt(std::move(o)), tool_factory(std::move(t)) {}
@@ -92,6 +93,8 @@ struct Daemon::Impl : std::enable_shared_from_this<Daemon::Impl> {
   Result<Ok> start_triggers();
   Result<std::shared_ptr<RunEntry>> fire_trigger(const TriggerSpec& t, json input);
   const TriggerSpec* find_webhook(const std::string& path) const;
+  void record_fire(const TriggerSpec& t, std::chrono::sys_seconds when);
+  std::optional<std::chrono::sys_seconds> last_fire(const TriggerSpec& t) const;
   boost::asio::awaitable<void> webhook(const Request& req, Responder& res, const TriggerSpec& t);
   std::chrono::system_clock::time_point wall_now() const {
     return opt.clock ? opt.clock() : std::chrono::system_clock::now();

@@ -91,7 +91,7 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
   if (list.is_null()) return out;
   if (!list.is_array()) return make_error(Errc::invalid_argument, "'triggers' must be a list");
   std::set<std::string> names, paths;
-  static const std::set<std::string> known = {"name", "cron", "webhook", "plan", "input", "model", "signature"};
+  static const std::set<std::string> known = {"name", "cron", "webhook", "plan", "input", "model", "signature", "catch_up"};
   for (size_t i = 0; i < list.size(); ++i) {
     const json& t = list[i];
     std::string who = "#" + std::to_string(i + 1);
@@ -103,7 +103,7 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
     who = "'" + s.name + "'";
     if (!names.insert(s.name).second) return trigger_error(who, "the name is used twice");
     for (const auto& [k, v] : t.items())
-      if (!known.count(k)) return trigger_error(who, "unknown key '" + k + "' (name, cron, webhook, plan, input, model, signature)");
+      if (!known.count(k)) return trigger_error(who, "unknown key '" + k + "' (name, cron, webhook, plan, input, model, signature, catch_up)");
     if (!t.contains("plan")) return trigger_error(who, "needs a 'plan' (a plan name of the plan folder)");
     if (!t["plan"].is_string() || !trigger_word_ok(t["plan"].get<std::string>()))
       return trigger_error(who, "'plan' must be a plan name (letters, digits, _ - .)");
@@ -122,12 +122,17 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list) {
       s.cron = std::move(spec.value());
       if (t.contains("input")) s.input = t["input"];
       if (t.contains("signature")) return trigger_error(who, "'signature' is for webhook triggers");
+      if (t.contains("catch_up")) {
+        if (!t["catch_up"].is_boolean()) return trigger_error(who, "'catch_up' must be true or false");
+        s.catch_up = t["catch_up"].get<bool>();
+      }
     } else {
       if (!t["webhook"].is_string() || !webhook_path_ok(t["webhook"].get<std::string>()))
         return trigger_error(who, "'webhook' must be a path under /hooks/ (e.g. /hooks/github; letters, digits, _ - . and /)");
       s.webhook = t["webhook"].get<std::string>();
       if (!paths.insert(s.webhook).second) return trigger_error(who, "webhook path " + s.webhook + " is used twice");
       if (t.contains("input")) return trigger_error(who, "'input' is for cron triggers; a webhook's input is its request");
+      if (t.contains("catch_up")) return trigger_error(who, "'catch_up' is for cron triggers");
       if (t.contains("signature")) {
         auto sig = parse_signature(t["signature"], who);
         if (!sig) return sig.error();

@@ -1,7 +1,11 @@
 // The daemon's triggers: cron schedules as timers on the daemon's io_context, and the webhook
 // route. A firing submits a run exactly as POST /v1/runs would (same validation, journal, index),
 // with the trigger's name recorded on the run. See triggers.hpp for the configuration.
+#include <unistd.h>
+
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,10 +25,37 @@ void trigger_log(const char* level, const std::string& msg, const TriggerSpec& t
   log_stderr(rec);
 }
 
-// One cron trigger: sleep until its next minute, fire, repeat. Holds the daemon only weakly while
+std::string utc_text(std::chrono::sys_seconds t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string state_path(const std::string& data_dir) { return (fs::path(data_dir) / "triggers.json").string(); }
+
+// One cron trigger: run a missed firing first if it catches up, then sleep until its next
+// minute, fire, repeat. Holds the daemon only weakly while
 // asleep, so a destroyed daemon ends the loop; shutdown() cancels the timer.
 asio::awaitable<void> cron_loop(std::weak_ptr<Daemon::Impl> weak, size_t index, std::shared_ptr<asio::steady_timer> timer) {
   namespace ch = std::chrono;
+  if (auto self = weak.lock(); self && !self->stopping) {
+    const TriggerSpec& t = self->opt.triggers[index];
+    const auto now = ch::floor<ch::seconds>(self->wall_now());
+    const auto last = self->last_fire(t);
+    const auto missed = last ? next_fire(*t.cron, *last) : std::nullopt;
+    if (!last) {
+      self->record_fire(t, now);  // first arming: the baseline a later start compares with
+    } else if (t.catch_up && missed && *missed <= now) {
+      auto run = self->fire_trigger(t, t.input);
+      self->record_fire(t, now);
+      if (run) trigger_log("info", "cron trigger missed a firing while the daemon was down; running it now", t,
+                           {{"missed", utc_text(*missed)}, {"run", run.value()->id}});
+      else trigger_log("error", "cron trigger could not start its catch-up run", t, {{"error", run.error().message}});
+    }
+  }
   for (;;) {
     std::optional<ch::sys_seconds> next;
     {
@@ -55,6 +86,7 @@ asio::awaitable<void> cron_loop(std::weak_ptr<Daemon::Impl> weak, size_t index, 
     if (!self || self->stopping) co_return;
     const TriggerSpec& t = self->opt.triggers[index];
     auto run = self->fire_trigger(t, t.input);
+    self->record_fire(t, *next);
     if (run) trigger_log("info", "cron trigger fired", t, {{"run", run.value()->id}});
     else trigger_log("error", "cron trigger could not start its run", t, {{"error", run.error().message}});
   }
@@ -70,6 +102,14 @@ Result<Ok> Daemon::Impl::start_triggers() {
     std::string file = t.plan.ends_with(".lua") ? t.plan : t.plan + ".lua";
     if (!fs::is_regular_file(fs::path(opt.plan_dir) / file, ec))
       return make_error(Errc::not_found, "trigger '" + t.name + "': no plan named '" + t.plan + "' in " + opt.plan_dir);
+  }
+  // The last firings; an unreadable file is reported and treated as empty (no catch-up then).
+  std::ifstream in(state_path(opt.data_dir));
+  if (in) {
+    json st = json::parse(in, nullptr, false);
+    if (st.is_object()) trigger_state = std::move(st);
+    else log_stderr({{"ts", now_iso()}, {"level", "warn"}, {"msg", "trigger state file is not a JSON object; ignored"},
+                     {"path", state_path(opt.data_dir)}});
   }
   for (size_t i = 0; i < opt.triggers.size(); ++i) {
     if (!opt.triggers[i].cron) continue;
@@ -89,6 +129,31 @@ Result<std::shared_ptr<RunEntry>> Daemon::Impl::fire_trigger(const TriggerSpec& 
   sub.value()->trigger = t.name;
   start(sub.value(), {});
   return sub.value();
+}
+
+std::optional<std::chrono::sys_seconds> Daemon::Impl::last_fire(const TriggerSpec& t) const {
+  auto it = trigger_state.find(t.name);
+  if (it == trigger_state.end() || !it->is_object()) return std::nullopt;
+  auto v = it->find("last_fire_unix");
+  if (v == it->end() || !v->is_number_integer()) return std::nullopt;
+  return std::chrono::sys_seconds(std::chrono::seconds(v->get<int64_t>()));
+}
+
+// Written whole to a temporary file and renamed over the old one, so a crash leaves either.
+void Daemon::Impl::record_fire(const TriggerSpec& t, std::chrono::sys_seconds when) {
+  trigger_state[t.name] = {{"last_fire_unix", int64_t(when.time_since_epoch().count())}, {"last_fire", utc_text(when)}};
+  const std::string path = state_path(opt.data_dir), tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << trigger_state.dump(1) << "\n";
+    if (!out.flush()) {
+      log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "cannot write the trigger state"}, {"path", tmp}});
+      return;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "cannot write the trigger state"}, {"path", path}, {"error", ec.message()}});
 }
 
 const TriggerSpec* Daemon::Impl::find_webhook(const std::string& path) const {

@@ -3,12 +3,19 @@
 // and the webhook route live in triggers.cpp on the daemon's io_context.
 //
 // Config (`serve.triggers`, a list):
-//   {"name": "nightly", "cron": "0 3 * * *", "plan": "report", "input": {...}, "model": "mock/echo"}
+//   {"name": "nightly", "cron": "0 3 * * *", "plan": "report", "input": {...}, "model": "mock/echo",
+//    "catch_up": true}
 //   {"name": "gh", "webhook": "/hooks/gh", "plan": "on_push", "model": "..."}
 //   {"name": "gh", "webhook": "/hooks/gh", "plan": "on_push",
 //    "signature": {"header": "X-Hub-Signature-256", "secret_env": "GH_WEBHOOK_SECRET"}}
 // A cron trigger's run gets "input" (default {}); a webhook's run gets
 // {"body": <the posted JSON>, "headers": {<selected headers>}}. Cron times are UTC.
+//
+// The daemon keeps each cron trigger's last firing (or, before the first, the time it was first
+// armed) in DATA/triggers.json. A trigger with "catch_up": true whose next firing after that
+// time has passed when the daemon starts (it was down, or stopped, at the time) runs once at
+// start, with "missed" (the UTC time it should have fired) in its log line; several missed
+// firings still make one run. Without catch_up a missed firing is skipped.
 //
 // A webhook is authenticated by the daemon's bearer token, or, when it has a "signature", by an
 // HMAC-SHA256 of the raw request body under a shared secret instead (how GitHub, Gitea and most
@@ -39,6 +46,7 @@ struct TriggerSpec {
   std::string model;             // empty: the daemon's default
   json input = json::object();   // cron triggers only
   std::optional<CronSpec> cron;  // exactly one of cron and webhook
+  bool catch_up = false;         // cron only: run once at start for a firing missed while down
   std::string webhook;           // "/hooks/..."
   std::optional<WebhookSignature> signature;  // webhooks only: HMAC instead of the bearer token
 };

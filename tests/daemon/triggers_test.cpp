@@ -217,6 +217,67 @@ TEST_CASE("triggers: a cron trigger fires at its minute and submits the configur
   CHECK(f.client.get("/v1/runs").j()["data"].size() == 1);
 }
 
+TEST_CASE("triggers: a cron trigger with catch_up runs once at start for a firing missed while down") {
+  // Each daemon reads a fixed clock; all share one data folder (DATA/triggers.json).
+  const auto day = ch::sys_days{ch::year{2026} / ch::March / 14};
+  auto at = [&](int h, int m, int sec = 0) { return ch::system_clock::time_point(day + ch::hours(h) + ch::minutes(m) + ch::seconds(sec)); };
+  const std::string data = fh::test::temp_dir("catch-up");
+  const std::string plans = plans_dir();
+  // Starts a daemon at `now`; returns the runs the trigger has made, once there are `expect` of
+  // them and 300 ms later there are still no more (the catch-up run comes from the trigger's
+  // coroutine as the daemon starts, asynchronously to the requests).
+  auto start_at = [&](ch::system_clock::time_point now, bool catch_up, size_t expect) {
+    fh::httpd::DaemonOptions o;
+    o.plan_dir = plans;
+    o.data_dir = data;
+    o.clock = [now] { return now; };
+    json t = json::parse(R"([{"name": "nightly", "cron": "0 3 * * *", "plan": "echo_input", "input": {"k": 1}}])");
+    t[0]["catch_up"] = catch_up;
+    o.triggers = triggers(t);
+    DaemonFixture f(o);
+    auto list = [&] {
+      json mine = json::array(), all = f.client.get("/v1/runs").j();
+      for (const auto& r : all["data"])
+        if (r.value("trigger", "") == "nightly") mine.push_back(r);
+      return mine;
+    };
+    const auto until = ch::steady_clock::now() + ch::seconds(10);
+    while (list().size() < expect && ch::steady_clock::now() < until) std::this_thread::sleep_for(ch::milliseconds(20));
+    std::this_thread::sleep_for(ch::milliseconds(300));
+    json done = json::array();
+    for (const auto& r : list()) done.push_back(f.client.wait_run(r["id"], trig_final));
+    return done;
+  };
+  auto state = [&] {
+    std::ifstream in(data + "/triggers.json");
+    return json::parse(in, nullptr, false);
+  };
+  // First start, 02:59:30: nothing to catch up; the arming time is the baseline.
+  CHECK(start_at(at(2, 59, 30), true, 0).empty());
+  CHECK(state()["nightly"]["last_fire"] == "2026-03-14T02:59:30Z");
+  // Down over 03:00; back at 05:00 without catch_up: the firing is skipped.
+  CHECK(start_at(at(5, 0), false, 0).empty());
+  CHECK(state()["nightly"]["last_fire"] == "2026-03-14T02:59:30Z");
+  // With catch_up: one run at start, with the trigger's input, recorded as the last firing.
+  auto runs = start_at(at(5, 0), true, 1);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["state"] == "succeeded");
+  CHECK(runs[0]["output"] == json{{"k", 1}});
+  CHECK(state()["nightly"]["last_fire"] == "2026-03-14T05:00:00Z");
+  // Ten minutes later nothing was missed (the next firing is tomorrow at 03:00): still one run.
+  CHECK(start_at(at(5, 10), true, 1).size() == 1);
+  // Two days down make one catch-up run, not two.
+  CHECK(start_at(at(5 + 48, 0), true, 2).size() == 2);
+  // An unreadable state file is ignored: a new baseline, no catch-up.
+  std::ofstream(data + "/triggers.json") << "[1, 2";
+  CHECK(start_at(at(5 + 96, 0), true, 2).size() == 2);
+  CHECK(state()["nightly"]["last_fire"] == "2026-03-18T05:00:00Z");
+
+  auto refused = [](const char* text) { return trigger_refusal(json::parse(text)); };
+  CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "catch_up": "yes"}])") == "trigger 'n': 'catch_up' must be true or false");
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "catch_up": true}])") == "trigger 'n': 'catch_up' is for cron triggers");
+}
+
 TEST_CASE("triggers: bad configurations are refused with clear messages") {
   auto refused = [](const char* text) { return trigger_refusal(json::parse(text)); };
   CHECK(refused(R"({"name": "x"})") == "'triggers' must be a list");
@@ -224,7 +285,7 @@ TEST_CASE("triggers: bad configurations are refused with clear messages") {
   CHECK(refused(R"([{"cron": "* * * * *", "plan": "p"}])").find("trigger #1: needs a 'name'") == 0);
   CHECK(refused(R"([{"name": "a b", "cron": "* * * * *", "plan": "p"}])").find("needs a 'name'") != std::string::npos);
   CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "when": 1}])") ==
-        "trigger 'n': unknown key 'when' (name, cron, webhook, plan, input, model, signature)");
+        "trigger 'n': unknown key 'when' (name, cron, webhook, plan, input, model, signature, catch_up)");
   CHECK(refused(R"([{"name": "n", "cron": "61 * * * *", "plan": "p"}])") ==
         "trigger 'n': cron minute field: '61' is out of range 0-59");
   CHECK(refused(R"([{"name": "n", "cron": "* * *", "plan": "p"}])").find("needs 5 fields") != std::string::npos);
