@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "providers/local/kernel/quant.hpp"
 
@@ -31,6 +32,40 @@ inline __m256i nibbles32(const uint8_t* p) {
 inline __m256i dot_i8(__m256i x, __m256i y) {
   const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block, from its 12 packed bytes: scales
+// as bytes, mins as 8 int16 (for one madd against the activation's pair-summed bsums).
+struct ScalesK45 {
+  uint8_t sc[8];
+  __m128i mins;
+};
+
+inline ScalesK45 unpack_scales_k45(const uint8_t* packed) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  ScalesK45 r;
+  std::memcpy(r.sc, &sc_lo, 4);
+  std::memcpy(r.sc + 4, &sc_hi, 4);
+  r.mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo)));
+  return r;
+}
+
+// Chunk k (0..3) of a Q4_K / Q5_K super-block: its 32 quant bytes hold sub-block 2k in the low
+// nibbles and 2k + 1 in the high ones; Q5_K adds each one's fifth bit from qh (bits 2k, 2k + 1).
+template <bool kQ5>
+inline void k45_chunk(const uint8_t* qs, __m256i qh, int k, __m256i& lo, __m256i& hi) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * k));
+  lo = _mm256_and_si256(q, m4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  if constexpr (kQ5) {
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), one), 4));
+  }
 }
 
 // Installs the prompt-processing tiles (quant_avx2_gemm.cpp).

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "providers/local/kernel/avx2_common.hpp"
 #include "providers/local/kernel/quant.hpp"
@@ -109,43 +110,25 @@ float dot_x_q8_0(int64_t n, const void* w, const void* a) {
 template <bool kQ5>
 float dot_k45(int64_t n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
-    const uint8_t *scales, *qs, *qh = nullptr;
-    uint16_t dh, dminh;
-    if constexpr (kQ5) {
-      const auto& b = static_cast<const BlockQ5_K*>(w)[i];
-      scales = b.scales, qs = b.qs, qh = b.qh, dh = b.d, dminh = b.dmin;
-    } else {
-      const auto& b = static_cast<const BlockQ4_K*>(w)[i];
-      scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
-    }
-    uint32_t u[3];
-    std::memcpy(u, scales, 12);
-    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    uint8_t sc[8];
-    std::memcpy(sc, &sc_lo, 4);
-    std::memcpy(sc + 4, &sc_hi, 4);
+    const auto& b = static_cast<const std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>*>(w)[i];
+    const uint8_t* qs = b.qs;
+    const uint16_t dh = b.d, dminh = b.dmin;
+    const ScalesK45 s = unpack_scales_k45(b.scales);
+    const uint8_t* sc = s.sc;
     // sum_j m_j * (bsum[2j] + bsum[2j+1]) with int16 pair sums and one madd.
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo)));
+    const __m128i mins = s.mins;
     const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums)),
                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8)));
     const __m128i pm = _mm_madd_epi16(bs, mins);
     __m256i hbits = _mm256_setzero_si256();
-    if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
     __m256i sumi = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
-      __m256i lo = _mm256_and_si256(q, m4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      if constexpr (kQ5) {
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
-      }
+      __m256i lo, hi;
+      k45_chunk<kQ5>(qs, hbits, c, lo, hi);
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
       const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
       const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c]));

@@ -61,28 +61,15 @@ void gemm_2x4(int64_t n, const void* w, size_t w_stride, const void* a, size_t a
 // 4/5/6-bit block and its scales serve 4 activation rows; called for both rows of the tile.
 template <bool kQ5>
 void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float* y, size_t ldy) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   float acc_m[4] = {0, 0, 0, 0};
   for (int64_t i = 0; i < n / 256; ++i) {
-    const uint8_t *scales, *qs, *qh = nullptr;
-    uint16_t dh, dminh;
-    if constexpr (kQ5) {
-      const auto& b = static_cast<const BlockQ5_K*>(w)[i];
-      scales = b.scales, qs = b.qs, qh = b.qh, dh = b.d, dminh = b.dmin;
-    } else {
-      const auto& b = static_cast<const BlockQ4_K*>(w)[i];
-      scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
-    }
-    uint32_t u[3];
-    std::memcpy(u, scales, 12);
-    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    uint8_t sc[8];
-    std::memcpy(sc, &sc_lo, 4);
-    std::memcpy(sc + 4, &sc_hi, 4);
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo)));
+    const auto& b = static_cast<const std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>*>(w)[i];
+    const uint8_t* qs = b.qs;
+    const uint16_t dh = b.d, dminh = b.dmin;
+    const ScalesK45 s = unpack_scales_k45(b.scales);
+    const uint8_t* sc = s.sc;
+    const __m128i mins = s.mins;
     const float d = h2f(dh), dmin = h2f(dminh);
     const BlockQ8_K* yb[4];
     for (int c = 0; c < 4; ++c) {
@@ -95,16 +82,11 @@ void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float
       acc_m[c] += yb[c]->d * dmin * float(_mm_cvtsi128_si32(t));
     }
     __m256i hbits = _mm256_setzero_si256();
-    if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
     __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int k = 0; k < 4; ++k) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * k));
-      __m256i lo = _mm256_and_si256(q, m4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      if constexpr (kQ5) {
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
-      }
+      __m256i lo, hi;
+      k45_chunk<kQ5>(qs, hbits, k, lo, hi);
       const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
       for (int c = 0; c < 4; ++c) {
         const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 64 * k));
@@ -177,7 +159,6 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
   using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
   const auto* g = static_cast<const Block*>(group);
   const auto* y = static_cast<const BlockQ8_K*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   float acc_m[4] = {0, 0, 0, 0};
   for (int64_t i = 0; i < n / 256; ++i) {
@@ -186,15 +167,9 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8)));
     for (int r = 0; r < 4; ++r) {
       const Block& b = g[4 * i + r];
-      uint32_t u[3];
-      std::memcpy(u, b.scales, 12);
-      const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-      const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-      const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-      uint8_t sc[8];
-      std::memcpy(sc, &sc_lo, 4);
-      std::memcpy(sc + 4, &sc_hi, 4);
-      const __m128i pm = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo))));
+      const ScalesK45 s = unpack_scales_k45(b.scales);
+      const uint8_t* sc = s.sc;
+      const __m128i pm = _mm_madd_epi16(bs, s.mins);
       __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
       t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
       acc_m[r] += y[i].d * h2f(b.dmin) * float(_mm_cvtsi128_si32(t));
@@ -202,13 +177,8 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
       if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
       __m256i sumi = _mm256_setzero_si256();
       for (int k = 0; k < 4; ++k) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
-        __m256i lo = _mm256_and_si256(q, m4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if constexpr (kQ5) {
-          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
-          hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
-        }
+        __m256i lo, hi;
+        k45_chunk<kQ5>(b.qs, hbits, k, lo, hi);
         const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * k));
         const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * k + 32));
         sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * k])),
