@@ -147,31 +147,17 @@ float dot_k45(int64_t n, const void* w, const void* a) {
 float dot_q6_k(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
     // q6 is stored +32: sum (q-32)*y*sc = sum q*y*sc - 32 * sum_g sc_g * bsum_g.
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = x[i].ql + 64 * h;
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
-      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
-      for (int k = 0; k < 4; ++k) {
-        const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
-        const __m256i q = _mm256_or_si256(low[k], high);
+    for (int h = 0; h < 2; ++h)
+      for_q6_k_half(x[i], h, [&](int k, __m256i q, __m256i scale) {
         const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * k));
-        const __m256i p = _mm256_maddubs_epi16(q, yv);
-        const int8_t* s = x[i].scales + 8 * h + 2 * k;
-        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
-      }
-    }
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scale));
+      });
     acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
   return hsum(acc);

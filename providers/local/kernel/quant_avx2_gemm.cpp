@@ -102,7 +102,6 @@ void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float
 
 void row_q6_k_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float* y, size_t ldy) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < n / 256; ++i) {
     const BlockQ8_K* yb[4];
@@ -114,24 +113,13 @@ void row_q6_k_x4(int64_t n, const void* w, const char* ab, size_t a_stride, floa
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->bsums));
       sumi[c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
     }
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = x[i].ql + 64 * h;
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
-      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      for (int k = 0; k < 4; ++k) {
-        const __m256i low = k == 0 ? _mm256_and_si256(ql0, m4) : k == 1 ? _mm256_and_si256(ql1, m4)
-                          : k == 2 ? _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4) : _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4);
-        const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
-        const int8_t* s = x[i].scales + 8 * h + 2 * k;
-        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+    for (int h = 0; h < 2; ++h)
+      for_q6_k_half(x[i], h, [&](int k, __m256i q, __m256i scale) {
         for (int c = 0; c < 4; ++c) {
           const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 128 * h + 32 * k));
-          const __m256i p = _mm256_maddubs_epi16(q, yv);
-          sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scv));
+          sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scale));
         }
-      }
-    }
+      });
     const float d = h2f(x[i].d);
     for (int c = 0; c < 4; ++c) acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(yb[c]->d * d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
   }
@@ -193,40 +181,19 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
 void gemv_q6_k_x4(int64_t n, const void* group, const void* act, float* out) {
   const auto* g = static_cast<const BlockQ6_K*>(group);
   const auto* y = static_cast<const BlockQ8_K*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xFFFF);
-  // Scale pair (2k, 2k + 1) of a half: int32 lanes 0-3 and 4-7 of a permutevar index.
-  const __m256i pair[4] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
-                           _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5), _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7)};
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < n / 256; ++i) {
     prefetch_group(g + 4 * (i + 6));
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
     for (int r = 0; r < 4; ++r) {
       const BlockQ6_K& b = g[4 * i + r];
-      const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-      const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
       __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
-      for (int h = 0; h < 2; ++h) {
-        // The half's 8 scales, each in both int16 halves of an int32 lane: a pair of them for
-        // the two 16-element sub-blocks of a 32-byte register is one lane permute.
-        const __m256i s32 = _mm256_cvtepi8_epi32(h == 0 ? sc8 : _mm_srli_si128(sc8, 8));
-        const __m256i sc2 = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
-        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
-        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
-        const __m256i low[4] = {_mm256_and_si256(ql0, m4), _mm256_and_si256(ql1, m4),
-                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4)};
-        // Bits 2k, 2k + 1 of qh moved to bits 4, 5 of each byte (the 16-bit shifts' spill-over
-        // between bytes is masked away).
-        const __m256i high[4] = {_mm256_and_si256(_mm256_slli_epi16(qh, 4), m30), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30),
-                                 _mm256_and_si256(qh, m30), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)};
-        for (int k = 0; k < 4; ++k) {
-          const __m256i q = _mm256_or_si256(low[k], high[k]);
+      for (int h = 0; h < 2; ++h)
+        for_q6_k_half(b, h, [&](int k, __m256i q, __m256i scale) {
           const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * k));
-          const __m256i scv = _mm256_permutevar8x32_epi32(sc2, pair[k]);
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scv));
-        }
-      }
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scale));
+        });
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(b.d)), _mm256_cvtepi32_ps(sumi), acc[r]);
     }
   }
