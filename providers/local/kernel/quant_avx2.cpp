@@ -114,30 +114,26 @@ float dot_k45(int64_t n, const void* w, const void* a) {
   __m128 acc_m = _mm_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
     const auto& b = static_cast<const std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>*>(w)[i];
-    const uint8_t* qs = b.qs;
-    const uint16_t dh = b.d, dminh = b.dmin;
     const ScalesK45 s = unpack_scales_k45(b.scales);
-    const uint8_t* sc = s.sc;
     // sum_j m_j * (bsum[2j] + bsum[2j+1]) with int16 pair sums and one madd.
-    const __m128i mins = s.mins;
     const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums)),
                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8)));
-    const __m128i pm = _mm_madd_epi16(bs, mins);
+    const __m128i pm = _mm_madd_epi16(bs, s.mins);
     __m256i hbits = _mm256_setzero_si256();
     if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
     __m256i sumi = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       __m256i lo, hi;
-      k45_chunk<kQ5>(qs, hbits, c, lo, hi);
+      k45_chunk<kQ5>(b.qs, hbits, c, lo, hi);
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
       const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
-      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c]));
-      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * c + 1]));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(s.sc[2 * c]));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(s.sc[2 * c + 1]));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
     }
     const float dy = y[i].d;
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * h2f(dh)), _mm256_cvtepi32_ps(sumi), acc);
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(dy * h2f(dminh)), _mm_cvtepi32_ps(pm), acc_m);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * h2f(b.d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dy * h2f(b.dmin)), _mm_cvtepi32_ps(pm), acc_m);
   }
   acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
   acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));

@@ -65,18 +65,14 @@ void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float
   float acc_m[4] = {0, 0, 0, 0};
   for (int64_t i = 0; i < n / 256; ++i) {
     const auto& b = static_cast<const std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>*>(w)[i];
-    const uint8_t* qs = b.qs;
-    const uint16_t dh = b.d, dminh = b.dmin;
     const ScalesK45 s = unpack_scales_k45(b.scales);
-    const uint8_t* sc = s.sc;
-    const __m128i mins = s.mins;
-    const float d = h2f(dh), dmin = h2f(dminh);
+    const float d = h2f(b.d), dmin = h2f(b.dmin);
     const BlockQ8_K* yb[4];
     for (int c = 0; c < 4; ++c) {
       yb[c] = reinterpret_cast<const BlockQ8_K*>(ab + size_t(c) * a_stride) + i;
       const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[c]->bsums)),
                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[c]->bsums + 8)));
-      const __m128i pm = _mm_madd_epi16(bs, mins);
+      const __m128i pm = _mm_madd_epi16(bs, s.mins);
       __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
       t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
       acc_m[c] += yb[c]->d * dmin * float(_mm_cvtsi128_si32(t));
@@ -86,8 +82,8 @@ void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float
     __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int k = 0; k < 4; ++k) {
       __m256i lo, hi;
-      k45_chunk<kQ5>(qs, hbits, k, lo, hi);
-      const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
+      k45_chunk<kQ5>(b.qs, hbits, k, lo, hi);
+      const __m256i s0 = _mm256_set1_epi16(s.sc[2 * k]), s1 = _mm256_set1_epi16(s.sc[2 * k + 1]);
       for (int c = 0; c < 4; ++c) {
         const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 64 * k));
         const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[c]->qs + 64 * k + 32));
@@ -156,7 +152,6 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
     for (int r = 0; r < 4; ++r) {
       const Block& b = g[4 * i + r];
       const ScalesK45 s = unpack_scales_k45(b.scales);
-      const uint8_t* sc = s.sc;
       const __m128i pm = _mm_madd_epi16(bs, s.mins);
       __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
       t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
@@ -169,8 +164,8 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
         k45_chunk<kQ5>(b.qs, hbits, k, lo, hi);
         const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * k));
         const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * k + 32));
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * k])),
-                                                       _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * k + 1]))));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(s.sc[2 * k])),
+                                                       _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(s.sc[2 * k + 1]))));
       }
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(b.d)), _mm256_cvtepi32_ps(sumi), acc[r]);
     }
