@@ -1,8 +1,6 @@
 // The daemon's triggers: cron schedules as timers on the daemon's io_context, and the webhook
 // route. A firing submits a run exactly as POST /v1/runs would (same validation, journal, index),
 // with the trigger's name recorded on the run. See triggers.hpp for the configuration.
-#include <unistd.h>
-
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -37,8 +35,8 @@ std::string utc_text(std::chrono::sys_seconds t) {
 std::string state_path(const std::string& data_dir) { return (fs::path(data_dir) / "triggers.json").string(); }
 
 // One cron trigger: run a missed firing first if it catches up, then sleep until its next
-// minute, fire, repeat. Holds the daemon only weakly while
-// asleep, so a destroyed daemon ends the loop; shutdown() cancels the timer.
+// minute, fire, repeat. Holds the daemon only weakly while asleep, so a destroyed daemon ends
+// the loop; shutdown() cancels the timer.
 asio::awaitable<void> cron_loop(std::weak_ptr<Daemon::Impl> weak, size_t index, std::shared_ptr<asio::steady_timer> timer) {
   namespace ch = std::chrono;
   if (auto self = weak.lock(); self && !self->stopping) {
@@ -139,21 +137,10 @@ std::optional<std::chrono::sys_seconds> Daemon::Impl::last_fire(const TriggerSpe
   return std::chrono::sys_seconds(std::chrono::seconds(v->get<int64_t>()));
 }
 
-// Written whole to a temporary file and renamed over the old one, so a crash leaves either.
 void Daemon::Impl::record_fire(const TriggerSpec& t, std::chrono::sys_seconds when) {
   trigger_state[t.name] = {{"last_fire_unix", int64_t(when.time_since_epoch().count())}, {"last_fire", utc_text(when)}};
-  const std::string path = state_path(opt.data_dir), tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << trigger_state.dump(1) << "\n";
-    if (!out.flush()) {
-      log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "cannot write the trigger state"}, {"path", tmp}});
-      return;
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "cannot write the trigger state"}, {"path", path}, {"error", ec.message()}});
+  auto w = plan::write_all_sync(state_path(opt.data_dir), trigger_state.dump(1) + "\n");
+  if (!w) log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "cannot write the trigger state"}, {"error", w.error().message}});
 }
 
 const TriggerSpec* Daemon::Impl::find_webhook(const std::string& path) const {

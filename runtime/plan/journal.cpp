@@ -15,9 +15,7 @@ namespace fs = std::filesystem;
 namespace fh::plan {
 
 // ---- Journal ----
-namespace {
 Result<Ok> write_all_sync(const std::string& path, const std::string& data) {
-  // Blobs: write to a temp name, fsync, rename; an existing blob is already the same content.
   std::string tmp = path + ".tmp" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(Errc::internal, "cannot write '" + tmp + "': " + std::strerror(errno));
@@ -26,7 +24,6 @@ Result<Ok> write_all_sync(const std::string& path, const std::string& data) {
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return make_error(Errc::internal, "cannot write '" + path + "'");
   return Ok{};
 }
-}  // namespace
 
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& data_dir, const std::string& run_id) {
   if (run_id.empty() || run_id.find('/') != std::string::npos || run_id.find("..") != std::string::npos)

@@ -25,6 +25,10 @@ namespace fh::plan {
 
 using fh::sha256_hex;  // content addresses of blobs
 
+// Writes `data` to a temporary name beside `path`, fsyncs it and renames it over `path`, so a
+// crash leaves the old file or the new one (blobs, the daemon's trigger state).
+Result<Ok> write_all_sync(const std::string& path, const std::string& data);
+
 class Journal {
  public:
   // Opens (creating folders as needed) DATA/runs/<run_id>.jsonl for appending.
