@@ -225,6 +225,10 @@ TEST_CASE("generate stops on the callback and on abort, and counts its work") {
   CHECK(r->tokens.size() == 3);
   CHECK(r->stop_reason == "callback");
   CHECK(r->prompt_tokens == 13);
+  // One timing per single-token pass, each inside the decode total.
+  REQUIRE(r->eval_ms.size() == size_t(r->decode_evals));
+  CHECK(r->decode_evals == 2);
+  for (double ms : r->eval_ms) CHECK((ms >= 0 && ms <= r->decode_ms));
   s.reset();
   std::atomic<bool> abort{true};
   go.on_token = nullptr;

@@ -51,7 +51,9 @@ Expected<GenerateResult> generate(Session& s, Sampler& sampler, std::span<const 
       break;
     }
     const int32_t one[1] = {tok};
+    const auto te = clock::now();
     logits = s.eval(one);
+    r.eval_ms.push_back(ms_since(te));
     if (!logits) {
       if (logits.error().kind != ErrorKind::aborted) return logits.error();
       r.stop_reason = "abort";

@@ -27,6 +27,7 @@ struct GenerateResult {
   int prompt_tokens = 0;
   int decode_evals = 0;         // single-token forward passes timed in decode_ms
   double prompt_ms = 0, decode_ms = 0;
+  std::vector<double> eval_ms;  // time of each single-token forward pass (decode_evals of them)
   std::string stop_reason;      // "length", "eos", "callback", "abort", "context"
 };
 
