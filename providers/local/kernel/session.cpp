@@ -29,6 +29,23 @@ void rope(float* v, int hd, const float* cs, const float* sn, RopeKind kind) {
   }
 }
 
+// Decode reads a layer's cache from DRAM: the weights streamed since the last token evicted it,
+// and with one query per head attention is bound by the latency of those misses. Asking for the
+// lines before the layer's norm and QKV product overlaps that latency with bandwidth-bound work.
+// Up to `budget` bytes of K (positions 0 .. p, p being where the new column goes, for every
+// row) and V (rows 0 .. p-1); the attention kernels' own prefetch takes over beyond.
+void prefetch_cache(const uint16_t* kc, size_t kt_stride, const uint16_t* vc, int KV, int p, size_t budget) {
+  const size_t k_row = std::min(size_t(p + 1) * 2, budget / 2 / size_t(KV));
+  for (int i = 0; i < KV; ++i) {
+    const char* row = reinterpret_cast<const char*>(kc + size_t(i) * kt_stride);
+    for (size_t o = 0; o < k_row; o += 64) __builtin_prefetch(row + o);
+    __builtin_prefetch(row + size_t(p) * 2, 1);  // the line the new position is written to
+  }
+  const size_t v_bytes = std::min(size_t(p) * size_t(KV) * 2, budget / 2);
+  const char* v = reinterpret_cast<const char*>(vc);
+  for (size_t o = 0; o < v_bytes; o += 64) __builtin_prefetch(v + o);
+}
+
 }  // namespace
 
 Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
@@ -114,6 +131,8 @@ bool Session::forward(const int32_t* tokens, int T) {
     uint16_t* kc = &k_cache_[size_t(l) * size_t(KV) * kt_stride_];  // [KV, kt_stride] F16 (transposed)
     uint16_t* vc = &v_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV] F16
 
+    if (T == 1) prefetch_cache(kc, kt_stride_, vc, KV, p0, size_t(64) << 10);
+
     // xn[T, E] = RMSNorm(x) * attn_norm
     per_token([&](int t) { rms_norm(&x_[size_t(t) * E], w.attn_norm.data(), &xn_[size_t(t) * E], E, hp.rms_eps); });
 
@@ -134,7 +153,13 @@ bool Session::forward(const int32_t* tokens, int T) {
       const float* sn = &rope_sin_[size_t(t) * (hd / 2)];
       for (int h = 0; h < H; ++h) rope(&q_[size_t(t) * Q + size_t(h) * hd], hd, cs, sn, hp.rope);
       for (int h = 0; h < Hkv; ++h) rope(&k_[size_t(t) * KV + size_t(h) * hd], hd, cs, sn, hp.rope);
-      for (int i = 0; i < KV; ++i) kc[size_t(i) * kt_stride_ + size_t(p0 + t)] = f32_to_fp16(k_[size_t(t) * KV + i]);
+      // k row -> F16 (vectorised, 256 at a time), then one element into each cache row
+      for (int i0 = 0; i0 < KV; i0 += 256) {
+        uint16_t kh[256];
+        const int n = std::min(256, KV - i0);
+        kern.quantize[int(GgmlType::f16)](&k_[size_t(t) * KV + size_t(i0)], kh, n);
+        for (int i = 0; i < n; ++i) kc[size_t(i0 + i) * kt_stride_ + size_t(p0 + t)] = kh[i];
+      }
       kern.quantize[int(GgmlType::f16)](&v_[size_t(t) * KV], &vc[size_t(p0 + t) * KV], KV);
     }
 
