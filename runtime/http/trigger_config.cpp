@@ -1,6 +1,9 @@
 // Trigger configuration: strict validation of `serve.triggers` (see triggers.hpp).
+#include <cctype>
 #include <cstdlib>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "runtime/core/sha256.hpp"
 #include "runtime/http/security.hpp"
@@ -50,12 +53,52 @@ bool webhook_header_passed(const std::string& n) {
   return true;
 }
 
-bool webhook_signature_ok(const WebhookSignature& sig, std::string_view value, std::string_view body) {
-  if (value.starts_with("sha256=")) value.remove_prefix(7);
-  if (value.size() != 64) return false;
-  std::string given(value);
-  for (char& c : given) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return constant_time_equal(given, to_hex(hmac_sha256(sig.secret, body)));
+namespace {
+
+std::string lower(std::string_view v) {
+  std::string s(v);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string webhook_signature_problem(const WebhookSignature& sig, std::string_view value, std::string_view body,
+                                      int64_t now_unix) {
+  if (sig.scheme == WebhookSignature::Scheme::hex) {
+    if (value.starts_with("sha256=")) value.remove_prefix(7);
+    if (value.size() != 64) return "is not 64 hex digits";
+    return constant_time_equal(lower(value), to_hex(hmac_sha256(sig.secret, body))) ? "" : "does not match the body";
+  }
+  // stripe: comma-separated key=value items; t once, v1 one or more times, others ignored.
+  std::string t;
+  std::vector<std::string_view> v1;
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    const std::string_view item = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    if (item.starts_with("t=")) {
+      if (!t.empty()) return "has two timestamps";
+      t = item.substr(2);
+    } else if (item.starts_with("v1=")) {
+      if (v1.size() == 8) return "has too many v1 signatures";
+      v1.push_back(item.substr(3));
+    }
+  }
+  if (t.empty() || t.size() > 12 || t.find_first_not_of("0123456789") != std::string::npos)
+    return "has no timestamp (t=<unix seconds>)";
+  if (v1.empty()) return "has no v1 signature";
+  std::string signed_payload = t;
+  signed_payload += '.';
+  signed_payload += body;
+  const std::string want = to_hex(hmac_sha256(sig.secret, signed_payload));
+  bool match = false;
+  for (std::string_view v : v1) match |= v.size() == 64 && constant_time_equal(lower(v), want);
+  if (!match) return "does not match the body";
+  const int64_t age = now_unix - std::stoll(t);
+  if (age > sig.tolerance_s || age < -sig.tolerance_s)
+    return "expired: signed " + std::to_string(age) + " s from the daemon's clock (tolerance " + std::to_string(sig.tolerance_s) + " s)";
+  return "";
 }
 
 namespace {
@@ -64,7 +107,8 @@ Result<WebhookSignature> parse_signature(const json& j, const std::string& who) 
   static const std::string usage = "'signature' must be {\"header\": \"X-Hub-Signature-256\", \"secret_env\": \"VAR\"}";
   if (!j.is_object()) return trigger_error(who, usage);
   for (const auto& [k, v] : j.items())
-    if (k != "header" && k != "secret_env") return trigger_error(who, "unknown key 'signature." + k + "' (header, secret_env)");
+    if (k != "header" && k != "secret_env" && k != "scheme" && k != "tolerance_s")
+      return trigger_error(who, "unknown key 'signature." + k + "' (header, secret_env, scheme, tolerance_s)");
   if (!j.contains("header") || !j["header"].is_string() || !j.contains("secret_env") || !j["secret_env"].is_string())
     return trigger_error(who, usage);
   WebhookSignature sig;
@@ -81,6 +125,18 @@ Result<WebhookSignature> parse_signature(const json& j, const std::string& who) 
     return trigger_error(who, "the environment variable '" + var + "' named by 'signature.secret_env' is not set or empty");
   sig.secret = secret;
   if (sig.secret.size() < 16) return trigger_error(who, "the webhook secret in $" + var + " is shorter than 16 characters");
+  if (j.contains("scheme")) {
+    const json& sc = j["scheme"];
+    if (sc == "stripe") sig.scheme = WebhookSignature::Scheme::stripe;
+    else if (sc != "hex") return trigger_error(who, "'signature.scheme' must be \"hex\" (the default) or \"stripe\"");
+  }
+  if (j.contains("tolerance_s")) {
+    const json& tol = j["tolerance_s"];
+    if (sig.scheme != WebhookSignature::Scheme::stripe) return trigger_error(who, "'signature.tolerance_s' is for the stripe scheme");
+    if (!tol.is_number_integer() || tol.get<int64_t>() < 1 || tol.get<int64_t>() > 86400)
+      return trigger_error(who, "'signature.tolerance_s' must be a whole number of seconds from 1 to 86400");
+    sig.tolerance_s = tol.get<int64_t>();
+  }
   return sig;
 }
 

@@ -156,13 +156,20 @@ asio::awaitable<void> Daemon::Impl::webhook(const Request& req, Responder& res, 
   }
   if (t.signature) {
     const std::string given = req.header(t.signature->header);
+    const bool stripe = t.signature->scheme == WebhookSignature::Scheme::stripe;
     if (given.empty()) {
       co_await res.send(Response::error(401, "missing_signature",
-                                        "this webhook needs a " + t.signature->header + " header: the HMAC-SHA256 of the body, in hex"));
+                                        "this webhook needs a " + t.signature->header + " header: " +
+                                            (stripe ? "t=<unix time>,v1=<the HMAC-SHA256 of \"<t>.<body>\", in hex>"
+                                                    : "the HMAC-SHA256 of the body, in hex")));
       co_return;
     }
-    if (!webhook_signature_ok(*t.signature, given, req.body)) {
-      co_await res.send(Response::error(401, "bad_signature", "the " + t.signature->header + " header does not match the body"));
+    const int64_t now = std::chrono::floor<std::chrono::seconds>(wall_now()).time_since_epoch().count();
+    const std::string problem = webhook_signature_problem(*t.signature, given, req.body, now);
+    if (!problem.empty()) {
+      const bool expired = problem.starts_with("expired");
+      co_await res.send(Response::error(401, expired ? "expired_signature" : "bad_signature",
+                                        "the " + t.signature->header + " header " + problem));
       co_return;
     }
   }

@@ -21,10 +21,13 @@
 // HMAC-SHA256 of the raw request body under a shared secret instead (how GitHub, Gitea and most
 // senders sign): the named header holds the 64 hex digits, optionally after "sha256=". The
 // secret is read from the environment variable `secret_env` when the configuration is parsed,
-// so it is never written into a config file. Schemes that also sign a timestamp (Stripe's
-// "t=...,v1=...") are not supported.
+// so it is never written into a config file. With "scheme": "stripe" the header is Stripe's
+// "t=<unix time>,v1=<hex>[,v1=...]": the HMAC covers "<t>.<body>", any v1 may match, and t must
+// be within "tolerance_s" (default 300) of the daemon's clock, so a captured request cannot be
+// replayed later.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,8 +39,11 @@
 namespace fh::httpd {
 
 struct WebhookSignature {
+  enum class Scheme { hex, stripe };
   std::string header;  // lower-cased header name, e.g. "x-hub-signature-256"
   std::string secret;  // the HMAC key
+  Scheme scheme = Scheme::hex;
+  int64_t tolerance_s = 300;  // stripe: largest distance of the signed time from the daemon's clock
 };
 
 struct TriggerSpec {
@@ -60,8 +66,11 @@ Result<std::vector<TriggerSpec>> parse_triggers(const json& list);
 // tokens, signatures, keys) is left out: plan inputs are journaled.
 bool webhook_header_passed(const std::string& lower_name);
 
-// True when `header_value` ("sha256=<hex>" or "<hex>", hex in either case) is the HMAC-SHA256 of
-// `body` under the signature's secret. Compared in constant time.
-bool webhook_signature_ok(const WebhookSignature& sig, std::string_view header_value, std::string_view body);
+// Why a webhook's signature header does not authenticate `body`, or empty when it does.
+// hex: `header_value` is "sha256=<hex>" or "<hex>" (either case), the HMAC-SHA256 of the body.
+// stripe: "t=<unix>,v1=<hex>,..." with a v1 equal to the HMAC of "<t>.<body>", and t within
+// tolerance_s of `now_unix` (reason "expired: ..."). Digests are compared in constant time.
+std::string webhook_signature_problem(const WebhookSignature& sig, std::string_view header_value, std::string_view body,
+                                      int64_t now_unix);
 
 }  // namespace fh::httpd

@@ -160,10 +160,85 @@ TEST_CASE("triggers: a signed webhook is authenticated by the body's HMAC-SHA256
   CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X Sig", "secret_env": "FH_TEST_HOOK_SECRET"}}])")
             .find("'signature.header' must be a header name") != std::string::npos);
   CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret": "inline"}}])") ==
-        "trigger 'n': unknown key 'signature.secret' (header, secret_env)");
+        "trigger 'n': unknown key 'signature.secret' (header, secret_env, scheme, tolerance_s)");
   CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": "sha256"}])").find("'signature' must be") != std::string::npos);
   CHECK(refused(R"([{"name": "n", "cron": "* * * * *", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_HOOK_SECRET"}}])") ==
         "trigger 'n': 'signature' is for webhook triggers");
+}
+
+TEST_CASE("triggers: a stripe-scheme webhook signs its timestamp with the body and refuses stale requests") {
+  const std::string secret = "whsec_test_0123456789abcdef";
+  ::setenv("FH_TEST_STRIPE_SECRET", secret.c_str(), 1);
+  const int64_t t0 = 1795000000;  // the daemon's (fixed) clock
+  fh::httpd::DaemonOptions o;
+  o.plan_dir = plans_dir();
+  o.clock = [&] { return ch::system_clock::time_point(ch::seconds(t0)); };
+  o.triggers = triggers(json::parse(R"([{"name": "pay", "webhook": "/hooks/pay", "plan": "echo_input",
+      "signature": {"header": "Stripe-Signature", "secret_env": "FH_TEST_STRIPE_SECRET", "scheme": "stripe"}}])"));
+  REQUIRE(o.triggers[0].signature);
+  CHECK(o.triggers[0].signature->scheme == fh::httpd::WebhookSignature::Scheme::stripe);
+  CHECK(o.triggers[0].signature->tolerance_s == 300);
+  DaemonFixture f(o);
+  const std::string body = R"({"type": "invoice.paid"})";
+  auto v1 = [&](int64_t t, const std::string& b) { return fh::to_hex(fh::hmac_sha256(secret, std::to_string(t) + "." + b)); };
+  auto post = [&](const std::string& header, const std::string& b) {
+    return f.client.call("POST", "/hooks/pay", b, {{"authorization", ""}, {"stripe-signature", header}});
+  };
+  auto code = [](const auto& r) { return r.j()["error"]["code"].template get<std::string>(); };
+
+  auto ok = post("t=" + std::to_string(t0) + ",v1=" + v1(t0, body), body);
+  REQUIRE(ok.status == 202);
+  auto done = f.client.wait_run(ok.j()["id"], trig_final);
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["output"]["body"]["type"] == "invoice.paid");
+  CHECK_FALSE(done["output"]["headers"].contains("stripe-signature"));
+  // Several v1 values (a secret being rolled) and v0 / unknown items: one matching v1 is enough.
+  CHECK(post("t=" + std::to_string(t0 - 10) + ",v1=" + std::string(64, 'a') + ",v0=xyz,v1=" + v1(t0 - 10, body), body).status == 202);
+  // Within the tolerance on both sides; beyond it refused as expired, even with a valid digest.
+  CHECK(post("t=" + std::to_string(t0 - 299) + ",v1=" + v1(t0 - 299, body), body).status == 202);
+  CHECK(post("t=" + std::to_string(t0 + 299) + ",v1=" + v1(t0 + 299, body), body).status == 202);
+  auto stale = post("t=" + std::to_string(t0 - 301) + ",v1=" + v1(t0 - 301, body), body);
+  CHECK(stale.status == 401);
+  CHECK(code(stale) == "expired_signature");
+  CHECK(stale.j()["error"]["message"].get<std::string>().find("tolerance 300 s") != std::string::npos);
+  // The digest covers the timestamp and the body.
+  auto moved = post("t=" + std::to_string(t0 - 1) + ",v1=" + v1(t0, body), body);
+  CHECK(moved.status == 401);
+  CHECK(code(moved) == "bad_signature");
+  CHECK(code(post("t=" + std::to_string(t0) + ",v1=" + v1(t0, body), R"({"type": "invoice.void"})")) == "bad_signature");
+  // Malformed headers, a missing header, and the bearer token alone are refused.
+  auto no_t = post("v1=" + v1(t0, body), body);
+  CHECK(code(no_t) == "bad_signature");
+  CHECK(no_t.j()["error"]["message"].get<std::string>().find("no timestamp") != std::string::npos);
+  CHECK(code(post("t=" + std::to_string(t0), body)) == "bad_signature");
+  CHECK(code(post("t=12ab,v1=" + v1(t0, body), body)) == "bad_signature");
+  CHECK(code(post("t=1,t=2,v1=" + v1(t0, body), body)) == "bad_signature");
+  auto missing = f.client.call("POST", "/hooks/pay", body);
+  CHECK(missing.status == 401);
+  CHECK(code(missing) == "missing_signature");
+  CHECK(missing.j()["error"]["message"].get<std::string>().find("t=<unix time>") != std::string::npos);
+  CHECK(f.client.get("/v1/runs").j()["data"].size() == 4);
+
+  // The checker on its own: too many v1 values, a 13-digit time, an empty header.
+  const auto& sig = o.triggers[0].signature.value();
+  std::string many = "t=" + std::to_string(t0);
+  for (int i = 0; i < 9; ++i) many += ",v1=" + v1(t0, body);
+  CHECK(fh::httpd::webhook_signature_problem(sig, many, body, t0) == "has too many v1 signatures");
+  CHECK(fh::httpd::webhook_signature_problem(sig, "t=1234567890123,v1=" + v1(t0, body), body, t0) == "has no timestamp (t=<unix seconds>)");
+  CHECK(fh::httpd::webhook_signature_problem(sig, "", body, t0) == "has no timestamp (t=<unix seconds>)");
+  CHECK(fh::httpd::webhook_signature_problem(sig, ",,,", body, t0) == "has no timestamp (t=<unix seconds>)");
+  CHECK(fh::httpd::webhook_signature_problem(sig, "t=" + std::to_string(t0) + ",v1=" + v1(t0, body), body, t0).empty());
+
+  // Configuration: the scheme's name and the tolerance are checked.
+  auto refused = [](const char* text) { return trigger_refusal(json::parse(text)); };
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_STRIPE_SECRET", "scheme": "sha1"}}])")
+            .find("'signature.scheme' must be \"hex\" (the default) or \"stripe\"") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_STRIPE_SECRET", "tolerance_s": 60}}])")
+            .find("'signature.tolerance_s' is for the stripe scheme") != std::string::npos);
+  CHECK(refused(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_STRIPE_SECRET", "scheme": "stripe", "tolerance_s": 0}}])")
+            .find("from 1 to 86400") != std::string::npos);
+  auto longer = triggers(json::parse(R"([{"name": "n", "webhook": "/hooks/x", "plan": "p", "signature": {"header": "X-Sig", "secret_env": "FH_TEST_STRIPE_SECRET", "scheme": "stripe", "tolerance_s": 900}}])"));
+  CHECK(longer[0].signature->tolerance_s == 900);
 }
 
 TEST_CASE("triggers: a cron trigger fires at its minute and submits the configured run") {
