@@ -38,14 +38,14 @@ TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queri
         CAPTURE(hd);
         CAPTURE(n);
         CAPTURE(nq);
-        const size_t kts = size_t(n + 15) / 16 * 16 + 16;  // what the Session uses
-        const auto kt = random_f16(size_t(hd) * kts, uint32_t(hd * 1000 + n));
+        const size_t kts = size_t(n + kv_block - 1) / kv_block * kv_block;  // score row length, as the Session's
+        const auto kt = random_f16(size_t(hd) * kts, uint32_t(hd * 1000 + n));  // whole blocks
         const auto qv = random_floats(size_t(nq) * size_t(hd), uint32_t(nq + 7));
         const float* q[attn_tile];
         for (int i = 0; i < nq; ++i) q[i] = qv.data() + size_t(i) * size_t(hd);
         std::vector<float> s_ref(size_t(attn_tile) * kts, -1.f), s_simd(s_ref.size(), -1.f);
-        ref::attn_scores(hd, nq, q, kt.data(), kts, n, 0.125f, s_ref.data(), kts);
-        k.attn_scores(hd, nq, q, kt.data(), kts, n, 0.125f, s_simd.data(), kts);
+        ref::attn_scores(hd, nq, q, kt.data(), n, 0.125f, s_ref.data(), kts);
+        k.attn_scores(hd, nq, q, kt.data(), n, 0.125f, s_simd.data(), kts);
         for (int i = 0; i < nq; ++i)
           for (int p = 0; p < n; ++p) {
             const float a = s_ref[size_t(i) * kts + size_t(p)], b = s_simd[size_t(i) * kts + size_t(p)];
@@ -62,6 +62,30 @@ TEST_CASE("attention scores and values: SIMD equals the reference for 1..4 queri
         k.attn_values(hd, nq, s_ref.data(), kts, v.data(), vs, n, out_simd);
         for (size_t j = 0; j < o_ref.size(); ++j) REQUIRE(std::fabs(o_ref[j] - o_simd[j]) <= 1e-5f * (1 + std::fabs(o_ref[j])));
       }
+    }
+  }
+}
+
+TEST_CASE("attention scores read the blocked key layout: element d of key p at kt_index(hd, d, p)") {
+  // Key p = (p, p + 1/4, ...) placed by kt_index; a one-hot query on dimension d reads back
+  // element d of every key, across block boundaries (block = kv_block positions).
+  const Kernels& k = simd();
+  const int hd = 8, n = 2 * kv_block + 5;
+  const size_t pad = size_t(n + kv_block - 1) / kv_block * kv_block;
+  std::vector<uint16_t> kt(size_t(hd) * pad, f32_to_fp16(-1000.f));
+  for (int p = 0; p < n; ++p)
+    for (int d = 0; d < hd; ++d) kt[kt_index(hd, d, p)] = f32_to_fp16(float(p) + 0.25f * float(d));
+  CHECK(kt_index(hd, 3, kv_block + 2) == (size_t(hd) + 3) * kv_block + 2);
+  for (int d : {0, 5, 7}) {
+    std::vector<float> onehot(size_t(hd), 0.f);
+    onehot[size_t(d)] = 1.f;
+    const float* q[1] = {onehot.data()};
+    std::vector<float> s_ref(pad, 0.f), s_simd(pad, 0.f);
+    ref::attn_scores(hd, 1, q, kt.data(), n, 1.f, s_ref.data(), pad);
+    k.attn_scores(hd, 1, q, kt.data(), n, 1.f, s_simd.data(), pad);
+    for (int p = 0; p < n; ++p) {
+      CHECK(s_ref[size_t(p)] == float(p) + 0.25f * float(d));
+      CHECK(s_simd[size_t(p)] == float(p) + 0.25f * float(d));
     }
   }
 }

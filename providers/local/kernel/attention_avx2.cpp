@@ -2,10 +2,12 @@
 // references in attention_ref.cpp). Compiled with -mavx2 -mfma -mf16c; installed by
 // fill_avx2_kernels() only when the CPU has those features.
 //
-// Scores: keys are stored transposed (one row per head dimension), so a block of 16 positions
-// is two loads per dimension and each query's score is an FMA chain per lane: no horizontal
-// sums, and up to 4 queries share every key load. Values: 4 queries x 32 dimensions of
-// accumulators; each value row chunk is loaded once for the 4 queries.
+// Scores: keys are stored in transposed blocks of 16 positions (one row of 16 per head
+// dimension), so a block is two loads per dimension and each query's score is an FMA chain per
+// lane: no horizontal sums, and up to 4 queries share every key load. A head's blocks follow
+// each other, so the keys are read as one sequential stream. Values (one head's rows contiguous):
+// each row chunk is loaded once for all the tile's queries, in chunks as wide as the registers
+// allow (64 dimensions for one query, 32 for two, 16 for three or four).
 #include <cmath>
 
 #include "providers/local/kernel/avx2_common.hpp"
@@ -37,16 +39,17 @@ inline __m256 exp_ps(__m256 x) {
 inline __m256 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
 template <int NQ>
-void scores(int hd, const float* const* q, const uint16_t* kt, size_t kts, int n, float scale, float* s, size_t ld) {
+void scores(int hd, const float* const* q, const uint16_t* kt, int n, float scale, float* s, size_t ld) {
+  static_assert(kv_block == 16);
   const __m256 sc = _mm256_set1_ps(scale);
   for (int p = 0; p < n; p += 16) {
     __m256 acc[NQ][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-    const uint16_t* k = kt + p;
-    for (int d = 0; d < hd; ++d, k += kts) {
-      // The hd rows are far apart (one per dimension), too many streams for the hardware
-      // prefetcher: fetch this row's next cache line but one (decode reads the cache from DRAM).
-      _mm_prefetch(reinterpret_cast<const char*>(k + 64), _MM_HINT_T0);
+    const uint16_t* k = kt + size_t(p) * size_t(hd);  // block p / 16: hd rows of 16
+    for (int d = 0; d < hd; ++d, k += 16) {
+      // Decode reads the cache from DRAM: ask for the same row of the block after next (4 KiB on
+      // for hd 64); every other row starts a new cache line.
+      if (d % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(k + 32 * hd), _MM_HINT_T0);
       const __m256 k0 = load_f16(k), k1 = load_f16(k + 8);
       for (int i = 0; i < NQ; ++i) {
         const __m256 b = _mm256_broadcast_ss(q[i] + d);
@@ -61,25 +64,24 @@ void scores(int hd, const float* const* q, const uint16_t* kt, size_t kts, int n
   }
 }
 
-void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kts, int n, float scale, float* s,
-                 size_t ld) {
+void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, int n, float scale, float* s, size_t ld) {
   switch (nq) {
-    case 1: return scores<1>(hd, q, kt, kts, n, scale, s, ld);
-    case 2: return scores<2>(hd, q, kt, kts, n, scale, s, ld);
-    case 3: return scores<3>(hd, q, kt, kts, n, scale, s, ld);
-    default: return scores<4>(hd, q, kt, kts, n, scale, s, ld);
+    case 1: return scores<1>(hd, q, kt, n, scale, s, ld);
+    case 2: return scores<2>(hd, q, kt, n, scale, s, ld);
+    case 3: return scores<3>(hd, q, kt, n, scale, s, ld);
+    default: return scores<4>(hd, q, kt, n, scale, s, ld);
   }
 }
 
-template <int NQ, int W>  // W = 4 or 1 registers of 8 dimensions
+template <int NQ, int W>  // W registers of 8 dimensions per query
 void values_block(int d0, const float* s, size_t ld, const uint16_t* v, size_t vs, int n, float* const* out) {
   __m256 acc[NQ][W];
   for (auto& a : acc)
     for (auto& x : a) x = _mm256_setzero_ps();
   for (int p = 0; p < n; ++p) {
     const uint16_t* vp = v + size_t(p) * vs + size_t(d0);
-    _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs), _MM_HINT_T0);  // 8 positions ahead
-    if (W == 4) _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs + 31), _MM_HINT_T0);
+    for (int j = 0; j < (W + 3) / 4; ++j)  // 8 positions ahead, each 64 bytes of the row's chunk
+      _mm_prefetch(reinterpret_cast<const char*>(vp + 8 * vs + 32 * size_t(j)), _MM_HINT_T0);
     __m256 vv[W];
     for (int j = 0; j < W; ++j) vv[j] = load_f16(vp + 8 * j);
     for (int i = 0; i < NQ; ++i) {
@@ -91,10 +93,13 @@ void values_block(int d0, const float* s, size_t ld, const uint16_t* v, size_t v
     for (int j = 0; j < W; ++j) _mm256_storeu_ps(out[i] + d0 + 8 * j, acc[i][j]);
 }
 
+// As many dimensions per pass over the values as the registers hold (NQ x W accumulators plus
+// W loaded rows within 16): a decode query takes a 64-dimension head in one pass.
 template <int NQ>
 void values(int hd, const float* s, size_t ld, const uint16_t* v, size_t vs, int n, float* const* out) {
+  constexpr int W = NQ == 1 ? 8 : NQ == 2 ? 4 : 2;
   int d0 = 0;
-  for (; d0 + 32 <= hd; d0 += 32) values_block<NQ, 4>(d0, s, ld, v, vs, n, out);
+  for (; d0 + 8 * W <= hd; d0 += 8 * W) values_block<NQ, W>(d0, s, ld, v, vs, n, out);
   for (; d0 + 8 <= hd; d0 += 8) values_block<NQ, 1>(d0, s, ld, v, vs, n, out);
   for (; d0 < hd; ++d0)
     for (int i = 0; i < NQ; ++i) {

@@ -8,12 +8,11 @@
 
 namespace fh::kernel::ref {
 
-void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kt_stride, int n, float scale,
-                 float* s, size_t ld) {
+void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, int n, float scale, float* s, size_t ld) {
   for (int i = 0; i < nq; ++i)
     for (int p = 0; p < n; ++p) {
       float acc = 0;
-      for (int d = 0; d < hd; ++d) acc += q[i][d] * fp16_to_f32(kt[size_t(d) * kt_stride + size_t(p)]);
+      for (int d = 0; d < hd; ++d) acc += q[i][d] * fp16_to_f32(kt[kt_index(hd, d, p)]);
       s[size_t(i) * ld + size_t(p)] = acc * scale;
     }
 }

@@ -110,12 +110,13 @@ void gemm_q4_kx8(int64_t n, const void* group, const void* act, size_t a_stride,
 // Interleaves 8 rows of a type that has an 8-row layout (Q4_0, Q8_0, Q4_K); false for others.
 bool repack_x8(GgmlType t, const void* rows, size_t stride, void* dst, int64_t n);
 
-// Attention over an F16 cache (attention_ref.cpp). Keys are stored transposed: element d of
-// key p is kt[d * kt_stride + p]. Scores of nq (1..attn_tile) queries against keys 0..n-1:
-// s[i * ld + p] = scale * dot(q[i], key p). SIMD versions write whole groups of 16 positions
-// (p up to n rounded up to 16): kt rows and s rows must be readable / writable that far.
-void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kt_stride, int n, float scale,
-                 float* s, size_t ld);
+// Attention over an F16 cache (attention_ref.cpp). Keys are stored in blocks of kv_block
+// positions, each block transposed: element d of key p is kt[kt_index(hd, d, p)], so a block is
+// hd rows of kv_block values, and one head's keys are one contiguous stream. Scores of nq
+// (1..attn_tile) queries against keys 0..n-1: s[i * ld + p] = scale * dot(q[i], key p). SIMD
+// versions compute whole blocks (p up to n rounded up to kv_block): the last block must be
+// readable and s rows writable that far.
+void attn_scores(int hd, int nq, const float* const* q, const uint16_t* kt, int n, float scale, float* s, size_t ld);
 // out[i][0..hd) = sum_{p < n} s[i * ld + p] * v[p * v_stride + 0..hd).
 void attn_values(int hd, int nq, const float* s, size_t ld, const uint16_t* v, size_t v_stride, int n, float* const* out);
 // In place: s[p] = exp(s[p] - max) / sum, p < n (n >= 1).
@@ -139,6 +140,10 @@ using GemmFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a
 constexpr int gemm_rows = 2, gemm_cols = 4;
 constexpr int gemm_x8_cols = 4;
 constexpr int attn_tile = 4;  // queries per attention kernel call
+constexpr int kv_block = 16;  // key positions per transposed block of the K cache
+inline size_t kt_index(int hd, int d, int p) {
+  return (size_t(p / kv_block) * size_t(hd) + size_t(d)) * kv_block + size_t(p % kv_block);
+}
 
 enum class Isa { scalar, avx2 };
 
@@ -161,8 +166,8 @@ struct Kernels {
   void (*gemm_x8[32])(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) = {};
   QuantizeFn quantize[32] = {};  // for activation types (F32 copy, Q8_0, Q8_K) and the F16 KV cache
   // Attention and the FFN activation (see the ref:: declarations); always set.
-  void (*attn_scores)(int hd, int nq, const float* const* q, const uint16_t* kt, size_t kt_stride, int n, float scale,
-                      float* s, size_t ld) = nullptr;
+  void (*attn_scores)(int hd, int nq, const float* const* q, const uint16_t* kt, int n, float scale, float* s,
+                      size_t ld) = nullptr;
   void (*attn_values)(int hd, int nq, const float* s, size_t ld, const uint16_t* v, size_t v_stride, int n,
                       float* const* out) = nullptr;
   void (*softmax)(float* s, int n) = nullptr;

@@ -32,18 +32,20 @@ void rope(float* v, int hd, const float* cs, const float* sn, RopeKind kind) {
 // Decode reads a layer's cache from DRAM: the weights streamed since the last token evicted it,
 // and with one query per head attention is bound by the latency of those misses. Asking for the
 // lines before the layer's norm and QKV product overlaps that latency with bandwidth-bound work.
-// Up to `budget` bytes of K (positions 0 .. p, p being where the new column goes, for every
-// row) and V (rows 0 .. p-1); the attention kernels' own prefetch takes over beyond.
-void prefetch_cache(const uint16_t* kc, size_t kt_stride, const uint16_t* vc, int KV, int p, size_t budget) {
-  const size_t k_row = std::min(size_t(p + 1) * 2, budget / 2 / size_t(KV));
-  for (int i = 0; i < KV; ++i) {
-    const char* row = reinterpret_cast<const char*>(kc + size_t(i) * kt_stride);
-    for (size_t o = 0; o < k_row; o += 64) __builtin_prefetch(row + o);
-    __builtin_prefetch(row + size_t(p) * 2, 1);  // the line the new position is written to
+// Up to `budget` bytes, the start of each kv head's keys (through position p, whose block the
+// new key is written to) and values (positions before p); the attention kernels' own prefetch
+// takes over beyond.
+void prefetch_cache(const uint16_t* kc, size_t k_head, const uint16_t* vc, size_t v_head, int Hkv, int hd, int p,
+                    size_t budget) {
+  const size_t per = budget / 2 / size_t(Hkv);
+  const size_t k_bytes = std::min(size_t(p / kv_block + 1) * size_t(hd) * kv_block * 2, per);
+  const size_t v_bytes = std::min(size_t(p) * size_t(hd) * 2, per);
+  for (int h = 0; h < Hkv; ++h) {
+    const char* keys = reinterpret_cast<const char*>(kc + size_t(h) * k_head);
+    const char* values = reinterpret_cast<const char*>(vc + size_t(h) * v_head);
+    for (size_t o = 0; o < k_bytes; o += 64) __builtin_prefetch(keys + o);
+    for (size_t o = 0; o < v_bytes; o += 64) __builtin_prefetch(values + o);
   }
-  const size_t v_bytes = std::min(size_t(p) * size_t(KV) * 2, budget / 2);
-  const char* v = reinterpret_cast<const char*>(vc);
-  for (size_t o = 0; o < v_bytes; o += 64) __builtin_prefetch(v + o);
 }
 
 }  // namespace
@@ -54,18 +56,15 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
   n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx : std::min(hp.n_ctx_train, 4096);
   n_batch_ = std::max(1, std::min(opt.n_batch, n_ctx_));
   const size_t KV = size_t(hp.n_head_kv) * size_t(hp.head_dim), B = size_t(n_batch_);
-  // Rows of the transposed K cache: n_ctx rounded up to the kernels' 16 positions, plus 16 so
-  // that consecutive rows (read one after the other by the scores kernel) do not sit a power of
-  // two apart and evict each other from the same cache set.
-  kt_stride_ = (size_t(n_ctx_) + 15) / 16 * 16 + 16;
-  k_cache_.assign(size_t(hp.n_layer) * KV * kt_stride_, 0);
+  ctx_pad_ = (size_t(n_ctx_) + kv_block - 1) / kv_block * kv_block;
+  k_cache_.assign(size_t(hp.n_layer) * KV * ctx_pad_, 0);
   v_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0);
   const size_t E = size_t(hp.n_embd), Q = size_t(hp.n_head) * size_t(hp.head_dim), F = size_t(hp.n_ff);
   x_.resize(B * E), xn_.resize(B * E), q_.resize(B * Q), k_.resize(B * KV), v_.resize(B * KV);
   att_.resize(B * std::max(Q, E)), gate_.resize(B * F), up_.resize(B * F);
   logits_.resize(size_t(hp.n_vocab));
   rope_cos_.resize(B * size_t(hp.head_dim / 2)), rope_sin_.resize(rope_cos_.size());
-  scores_.resize(size_t(pool_.size()) * attn_tile * kt_stride_);
+  scores_.resize(size_t(pool_.size()) * attn_tile * ctx_pad_);
   // theta_i = pos * base^(-2i/hd) * freq_scale / factor_i
   const auto& factors = model_->rope_freq_factors();
   for (int i = 0; i < hp.head_dim / 2; ++i) {
@@ -128,10 +127,12 @@ bool Session::forward(const int32_t* tokens, int T) {
   for (int l = 0; l < hp.n_layer; ++l) {
     if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
     const LayerWeights& w = m.layers()[size_t(l)];
-    uint16_t* kc = &k_cache_[size_t(l) * size_t(KV) * kt_stride_];  // [KV, kt_stride] F16 (transposed)
-    uint16_t* vc = &v_cache_[size_t(l) * size_t(n_ctx_) * KV];  // [n_ctx, KV] F16
+    const size_t k_head = size_t(hd) * ctx_pad_;  // one kv head's keys: ctx_pad_ / kv_block blocks
+    uint16_t* kc = &k_cache_[size_t(l) * size_t(Hkv) * k_head];  // [Hkv][blocks][hd][kv_block] F16
+    const size_t v_head = size_t(n_ctx_) * size_t(hd);  // one kv head's values: [n_ctx][hd]
+    uint16_t* vc = &v_cache_[size_t(l) * size_t(Hkv) * v_head];  // [Hkv][n_ctx][hd] F16
 
-    if (T == 1) prefetch_cache(kc, kt_stride_, vc, KV, p0, size_t(64) << 10);
+    if (T == 1) prefetch_cache(kc, k_head, vc, v_head, Hkv, hd, p0, size_t(64) << 10);
 
     // xn[T, E] = RMSNorm(x) * attn_norm
     per_token([&](int t) { rms_norm(&x_[size_t(t) * E], w.attn_norm.data(), &xn_[size_t(t) * E], E, hp.rms_eps); });
@@ -153,14 +154,18 @@ bool Session::forward(const int32_t* tokens, int T) {
       const float* sn = &rope_sin_[size_t(t) * (hd / 2)];
       for (int h = 0; h < H; ++h) rope(&q_[size_t(t) * Q + size_t(h) * hd], hd, cs, sn, hp.rope);
       for (int h = 0; h < Hkv; ++h) rope(&k_[size_t(t) * KV + size_t(h) * hd], hd, cs, sn, hp.rope);
-      // k row -> F16 (vectorised, 256 at a time), then one element into each cache row
-      for (int i0 = 0; i0 < KV; i0 += 256) {
+      // k row -> F16 (vectorised, one head at a time), then element d into row d of its block
+      for (int h = 0; h < Hkv; ++h) {
         uint16_t kh[256];
-        const int n = std::min(256, KV - i0);
-        kern.quantize[int(GgmlType::f16)](&k_[size_t(t) * KV + size_t(i0)], kh, n);
-        for (int i = 0; i < n; ++i) kc[size_t(i0 + i) * kt_stride_ + size_t(p0 + t)] = kh[i];
+        uint16_t* keys = kc + size_t(h) * k_head;
+        for (int d0 = 0; d0 < hd; d0 += 256) {
+          const int n = std::min(256, hd - d0);
+          kern.quantize[int(GgmlType::f16)](&k_[size_t(t) * KV + size_t(h) * hd + size_t(d0)], kh, n);
+          for (int d = 0; d < n; ++d) keys[kt_index(hd, d0 + d, p0 + t)] = kh[d];
+        }
       }
-      kern.quantize[int(GgmlType::f16)](&v_[size_t(t) * KV], &vc[size_t(p0 + t) * KV], KV);
+      for (int h = 0; h < Hkv; ++h)
+        kern.quantize[int(GgmlType::f16)](&v_[size_t(t) * KV + size_t(h) * hd], &vc[size_t(h) * v_head + size_t(p0 + t) * hd], hd);
     }
 
     // att[T, Q]: for each token t and head h (kv head h/group), causal softmax attention over
@@ -174,7 +179,7 @@ bool Session::forward(const int32_t* tokens, int T) {
     while (tq > 1 && int64_t(Hkv) * ((per_kv + tq - 1) / tq) < 2 * pool_.size()) tq /= 2;
     const int tiles = (per_kv + tq - 1) / tq;
     auto attend = [&](int64_t i0, int64_t i1, int ti) {
-      float* sc = &scores_[size_t(ti) * attn_tile * kt_stride_];
+      float* sc = &scores_[size_t(ti) * attn_tile * ctx_pad_];
       for (int64_t item = i0; item < i1; ++item) {
         const int kvh = int(item / tiles), first = int(item % tiles) * tq;
         const int nq = std::min(tq, per_kv - first);
@@ -188,13 +193,13 @@ bool Session::forward(const int32_t* tokens, int T) {
           n_pos[i] = p0 + t + 1;
         }
         const int n_max = n_pos[nq - 1];
-        kern.attn_scores(hd, nq, qp, kc + size_t(kvh) * hd * kt_stride_, kt_stride_, n_max, att_scale, sc, kt_stride_);
+        kern.attn_scores(hd, nq, qp, kc + size_t(kvh) * k_head, n_max, att_scale, sc, ctx_pad_);
         for (int i = 0; i < nq; ++i) {
-          float* si = sc + size_t(i) * kt_stride_;
+          float* si = sc + size_t(i) * ctx_pad_;
           kern.softmax(si, n_pos[i]);
           std::fill(si + n_pos[i], si + n_max, 0.f);  // causal: later positions weigh nothing
         }
-        kern.attn_values(hd, nq, sc, kt_stride_, vc + size_t(kvh) * hd, size_t(KV), n_max, op);
+        kern.attn_values(hd, nq, sc, ctx_pad_, vc + size_t(kvh) * v_head, size_t(hd), n_max, op);
       }
     };
     // Split over the pool from about 16K multiply-adds: in decode the cache rows come from DRAM

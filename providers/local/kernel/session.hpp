@@ -48,10 +48,11 @@ class Session {
   const std::atomic<bool>* abort_ = nullptr;
   ThreadPool pool_;
   Scratch scratch_;
-  // F16, K transposed for the attention kernels: [n_layer][n_kv*hd][kt_stride_] (row = one
-  // dimension of one kv head over positions); V as [n_layer][n_ctx][n_kv*hd].
+  // F16. K in the attention kernels' blocked layout (kt_index: blocks of kv_block positions,
+  // each hd rows of kv_block): [n_layer][n_kv][ctx_pad_ / kv_block][hd][kv_block], so one kv
+  // head's keys are one stream; V as [n_layer][n_kv][n_ctx][hd], so are its values.
   std::vector<uint16_t> k_cache_, v_cache_;
-  size_t kt_stride_ = 0;
+  size_t ctx_pad_ = 0;  // n_ctx rounded up to kv_block: positions per kv head in K, score row length
   std::vector<float> inv_freq_;            // [hd/2]
   // Activations for a batch of up to n_batch tokens.
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_, rope_cos_, rope_sin_, scores_;
