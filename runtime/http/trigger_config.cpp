@@ -55,7 +55,8 @@ bool webhook_header_passed(const std::string& n) {
 
 namespace {
 
-std::string lower(std::string_view v) {
+// Hex digests compare lower-cased (senders differ in case).
+std::string lowered_hex(std::string_view v) {
   std::string s(v);
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -68,7 +69,7 @@ std::string webhook_signature_problem(const WebhookSignature& sig, std::string_v
   if (sig.scheme == WebhookSignature::Scheme::hex) {
     if (value.starts_with("sha256=")) value.remove_prefix(7);
     if (value.size() != 64) return "is not 64 hex digits";
-    return constant_time_equal(lower(value), to_hex(hmac_sha256(sig.secret, body))) ? "" : "does not match the body";
+    return constant_time_equal(lowered_hex(value), to_hex(hmac_sha256(sig.secret, body))) ? "" : "does not match the body";
   }
   // stripe: comma-separated key=value items; t once, v1 one or more times, others ignored.
   std::string t;
@@ -93,7 +94,7 @@ std::string webhook_signature_problem(const WebhookSignature& sig, std::string_v
   signed_payload += body;
   const std::string want = to_hex(hmac_sha256(sig.secret, signed_payload));
   bool match = false;
-  for (std::string_view v : v1) match |= v.size() == 64 && constant_time_equal(lower(v), want);
+  for (std::string_view v : v1) match |= v.size() == 64 && constant_time_equal(lowered_hex(v), want);
   if (!match) return "does not match the body";
   const int64_t age = now_unix - std::stoll(t);
   if (age > sig.tolerance_s || age < -sig.tolerance_s)
