@@ -62,9 +62,8 @@ std::optional<Response> check_content_type(const Request& req) {
   if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") {
     auto ct = req.header("content-type");
     auto semi = ct.find(';');
-    std::string base = ct.substr(0, semi);
+    std::string base = ascii_lower(ct.substr(0, semi));
     while (!base.empty() && base.back() == ' ') base.pop_back();
-    std::transform(base.begin(), base.end(), base.begin(), [](unsigned char c) { return std::tolower(c); });
     if (base != "application/json")
       return Response::error(415, "unsupported_media_type", "writes require Content-Type: application/json");
   }

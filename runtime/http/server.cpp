@@ -39,12 +39,6 @@ std::string now_iso() {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -67,6 +61,12 @@ std::string url_decode(std::string_view s) {
       out += s[i];
     }
   }
+  return out;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -185,7 +185,7 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
         }
       }
       for (const auto& f : msg) {
-        auto name = lower(f.name_string());
+        auto name = ascii_lower(f.name_string());
         auto& slot = req.headers[name];
         slot += (slot.empty() ? "" : ", ") + std::string(f.value());
       }

@@ -44,6 +44,9 @@ struct Request {
   bool has_header(const std::string& lower_name) const { return headers.count(lower_name) != 0; }
 };
 
+// ASCII lower case (header names, hex digests).
+std::string ascii_lower(std::string_view s);
+
 struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;

@@ -53,23 +53,12 @@ bool webhook_header_passed(const std::string& n) {
   return true;
 }
 
-namespace {
-
-// Hex digests compare lower-cased (senders differ in case).
-std::string lowered_hex(std::string_view v) {
-  std::string s(v);
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
-
 std::string webhook_signature_problem(const WebhookSignature& sig, std::string_view value, std::string_view body,
                                       int64_t now_unix) {
   if (sig.scheme == WebhookSignature::Scheme::hex) {
     if (value.starts_with("sha256=")) value.remove_prefix(7);
     if (value.size() != 64) return "is not 64 hex digits";
-    return constant_time_equal(lowered_hex(value), to_hex(hmac_sha256(sig.secret, body))) ? "" : "does not match the body";
+    return constant_time_equal(ascii_lower(value), to_hex(hmac_sha256(sig.secret, body))) ? "" : "does not match the body";
   }
   // stripe: comma-separated key=value items; t once, v1 one or more times, others ignored.
   std::string t;
@@ -94,7 +83,7 @@ std::string webhook_signature_problem(const WebhookSignature& sig, std::string_v
   signed_payload += body;
   const std::string want = to_hex(hmac_sha256(sig.secret, signed_payload));
   bool match = false;
-  for (std::string_view v : v1) match |= v.size() == 64 && constant_time_equal(lowered_hex(v), want);
+  for (std::string_view v : v1) match |= v.size() == 64 && constant_time_equal(ascii_lower(v), want);
   if (!match) return "does not match the body";
   const int64_t age = now_unix - std::stoll(t);
   if (age > sig.tolerance_s || age < -sig.tolerance_s)
@@ -115,11 +104,10 @@ Result<WebhookSignature> parse_signature(const json& j, const std::string& who) 
   WebhookSignature sig;
   sig.header = j["header"].get<std::string>();
   if (sig.header.empty() || sig.header.size() > 64) return trigger_error(who, "'signature.header' must be a header name");
-  for (char& c : sig.header) {
+  for (char c : sig.header)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
       return trigger_error(who, "'signature.header' must be a header name (letters, digits, -)");
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  sig.header = ascii_lower(sig.header);
   const std::string var = j["secret_env"].get<std::string>();
   const char* secret = var.empty() ? nullptr : std::getenv(var.c_str());
   if (!secret || !*secret)
