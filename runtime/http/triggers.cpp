@@ -1,13 +1,13 @@
 // The daemon's triggers: cron schedules as timers on the daemon's io_context, and the webhook
 // route. A firing submits a run exactly as POST /v1/runs would (same validation, journal, index),
 // with the trigger's name recorded on the run. See triggers.hpp for the configuration.
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "runtime/core/utc.hpp"
 #include "runtime/http/daemon_impl.hpp"
 
 namespace asio = boost::asio;
@@ -21,15 +21,6 @@ void trigger_log(const char* level, const std::string& msg, const TriggerSpec& t
   json rec = {{"ts", now_iso()}, {"level", level}, {"msg", msg}, {"trigger", t.name}};
   rec.update(extra);
   log_stderr(rec);
-}
-
-std::string utc_text(std::chrono::sys_seconds t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string state_path(const std::string& data_dir) { return (fs::path(data_dir) / "triggers.json").string(); }
@@ -50,7 +41,7 @@ asio::awaitable<void> cron_loop(std::weak_ptr<Daemon::Impl> weak, size_t index, 
       auto run = self->fire_trigger(t, t.input);
       self->record_fire(t, now);
       if (run) trigger_log("info", "cron trigger missed a firing while the daemon was down; running it now", t,
-                           {{"missed", utc_text(*missed)}, {"run", run.value()->id}});
+                           {{"missed", utc_iso(*missed)}, {"run", run.value()->id}});
       else trigger_log("error", "cron trigger could not start its catch-up run", t, {{"error", run.error().message}});
     }
   }
@@ -138,7 +129,7 @@ std::optional<std::chrono::sys_seconds> Daemon::Impl::last_fire(const TriggerSpe
 }
 
 void Daemon::Impl::record_fire(const TriggerSpec& t, std::chrono::sys_seconds when) {
-  trigger_state[t.name] = {{"last_fire_unix", int64_t(when.time_since_epoch().count())}, {"last_fire", utc_text(when)}};
+  trigger_state[t.name] = {{"last_fire_unix", int64_t(when.time_since_epoch().count())}, {"last_fire", utc_iso(when)}};
   auto w = plan::write_all_sync(state_path(opt.data_dir), trigger_state.dump(1) + "\n");
   if (!w) log_stderr({{"ts", now_iso()}, {"level", "error"}, {"msg", "cannot write the trigger state"}, {"error", w.error().message}});
 }

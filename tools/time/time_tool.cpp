@@ -1,17 +1,12 @@
 #include "tools/time/time_tool.hpp"
 
-#include <ctime>
+#include "runtime/core/utc.hpp"
 
 namespace fh::tools::time {
 
 json now_json(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return json{{"iso", buf}, {"unix", secs}};
+  const std::chrono::sys_seconds secs{std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch())};
+  return json{{"iso", utc_iso(secs)}, {"unix", secs.time_since_epoch().count()}};
 }
 
 ToolDef tool_def(std::function<std::chrono::system_clock::time_point()> now) {
