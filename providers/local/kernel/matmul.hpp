@@ -41,6 +41,11 @@ struct Scratch {
 // All jobs share the same input x[T, in]. Several jobs in one call share one fork-join.
 void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, int64_t T, Scratch& scratch);
 
+// Where matmul(pool, jobs, n_jobs, x, T) will start reading: up to `bytes` from the first row
+// of each thread's run, as hint ranges for ThreadPool::hint. Returns the number written.
+int matmul_hint(const ThreadPool& pool, const MatJob* jobs, int n_jobs, int64_t T, size_t bytes,
+                ThreadPool::Range* out, int max_out);
+
 inline void matmul(ThreadPool& pool, const Mat& w, const float* x, int64_t T, float* y, Scratch& scratch) {
   MatJob job{&w, y};
   matmul(pool, &job, 1, x, T, scratch);

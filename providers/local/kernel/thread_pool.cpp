@@ -39,14 +39,59 @@ void ThreadPool::dispatch() {
   }
 }
 
+void ThreadPool::hint(const Range* ranges, int n) {
+  n = std::clamp(n, 0, max_hint_ranges);
+  const uint32_t s = hint_seq_.load(std::memory_order_relaxed);
+  hint_seq_.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (int i = 0; i < n; ++i) {
+    hint_p_[i].store(static_cast<const char*>(ranges[i].p), std::memory_order_relaxed);
+    hint_bytes_[i].store(ranges[i].bytes, std::memory_order_relaxed);
+  }
+  hint_n_.store(n, std::memory_order_relaxed);
+  hint_seq_.store(s + 2, std::memory_order_release);
+}
+
 void ThreadPool::worker(int index) {
-  uint32_t seen = 0;
+  uint32_t seen = 0, hint_seen = 0;
+  // The hint being prefetched: range starts and ends, and the next line's offset.
+  const char* hp[max_hint_ranges] = {};
+  size_t hb[max_hint_ranges] = {};
+  int hn = 0;
+  size_t off = 0;
+  auto read_hint = [&] {
+    const uint32_t s = hint_seq_.load(std::memory_order_acquire);
+    if (s == hint_seen || (s & 1)) return;
+    const int n = hint_n_.load(std::memory_order_relaxed);
+    const char* p[max_hint_ranges];
+    size_t b[max_hint_ranges];
+    for (int i = 0; i < n; ++i) {
+      p[i] = hint_p_[i].load(std::memory_order_relaxed);
+      b[i] = hint_bytes_[i].load(std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (hint_seq_.load(std::memory_order_relaxed) != s) return;  // torn: try on the next spin
+    hint_seen = s, hn = n, off = 0;
+    for (int i = 0; i < n; ++i) hp[i] = p[i], hb[i] = b[i];
+  };
+  // One line of each range; false once every range is done.
+  auto prefetch_step = [&] {
+    bool any = false;
+    for (int i = 0; i < hn; ++i)
+      if (off < hb[i]) __builtin_prefetch(hp[i] + off, 0, 2), any = true;
+    off += 64;
+    return any;
+  };
   for (;;) {
     // Wait for a new generation: spin first (jobs come in quick succession), then sleep.
+    // While spinning, pull in what the caller said the next job reads.
     uint32_t g;
     for (int spin = 0;; ++spin) {
       g = generation_.load(std::memory_order_acquire);
       if (g != seen) break;
+      read_hint();
+      if (hn > 0 && prefetch_step()) continue;
+      hn = 0;
       if (spin < spin_iterations) FH_CPU_RELAX();
       else generation_.wait(seen, std::memory_order_acquire);
     }

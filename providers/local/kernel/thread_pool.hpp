@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <thread>
 #include <type_traits>
@@ -44,6 +45,19 @@ class ThreadPool {
     dispatch();
   }
 
+  // Memory the next job will read, for workers to pull in while they wait for it: a waiting
+  // worker prefetches the ranges a cache line at a time, round-robin, instead of only
+  // spinning. Decode calls this before its serial steps (norm, rope, softmax...), so the
+  // memory system keeps streaming the next matrix's weights while one thread computes.
+  // Replaces the previous hint; a hint never changes results, only what is in cache.
+  struct Range {
+    const void* p = nullptr;
+    size_t bytes = 0;
+  };
+  static constexpr int max_hint_ranges = 4;
+  // Called from the thread that calls run().
+  void hint(const Range* ranges, int n);
+
   // fn(begin, end, thread_index) over [0, n) in claimed ranges of `grain` items.
   template <class F>
   void parallel_for(int64_t n, int64_t grain, F&& fn) {
@@ -68,6 +82,11 @@ class ThreadPool {
   std::atomic<uint32_t> closed_{0};  // generation whose job no longer accepts participants
   std::atomic<int> active_{0};       // workers inside the current job
   std::atomic<bool> stop_{false};
+  // The current hint, published seqlock-style: odd while being written.
+  std::atomic<uint32_t> hint_seq_{0};
+  std::atomic<const char*> hint_p_[max_hint_ranges] = {};
+  std::atomic<size_t> hint_bytes_[max_hint_ranges] = {};
+  std::atomic<int> hint_n_{0};
   std::vector<std::thread> threads_;
 };
 
