@@ -11,10 +11,15 @@ namespace {
 
 // y[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   for one row of n values
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
-  double ss = 0;
-  for (int i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+  // Four partial sums: one chain of dependent double adds was ~0.8 us per SmolLM row.
+  double part[4] = {0, 0, 0, 0};
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) part[k] += double(x[i + k]) * x[i + k];
+  for (; i < n; ++i) part[0] += double(x[i]) * x[i];
+  const double ss = (part[0] + part[1]) + (part[2] + part[3]);
   const float scale = float(1.0 / std::sqrt(ss / n + eps));
-  for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+  for (i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
 // Rotates one head vector of hd values in place with precomputed cos/sin [hd/2].
