@@ -81,10 +81,14 @@ inline void for_q6_k_half(const BlockQ6_K& b, int h, F&& f) {
   const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
   const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
   const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
-  const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + 8 * h)));
-  const __m256i sc2 = _mm256_or_si256(_mm256_and_si256(s32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(s32, 16));
+  // The half's 8 scales as int16 in both 128-bit lanes; pair(k) puts scale 2k in every int16 of
+  // the low lane and 2k+1 in the high lane (one in-lane byte shuffle).
+  const __m128i s16 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + 8 * h)));
+  const __m256i s16x2 = _mm256_broadcastsi128_si256(s16);
   auto pair = [&](int k) {
-    return _mm256_permutevar8x32_epi32(sc2, _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1));
+    const char lo0 = char(4 * k), lo1 = char(4 * k + 1), hi0 = char(4 * k + 2), hi1 = char(4 * k + 3);
+    return _mm256_shuffle_epi8(s16x2, _mm256_setr_epi8(lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1, lo0, lo1,
+                                                       hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1, hi0, hi1));
   };
   f(0, _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)), pair(0));
   f(1, _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)), pair(1));

@@ -2,6 +2,8 @@
 //   bench_tool make-model OUT.gguf --shape tinyllama|smollm --mix Q4_0|Q8_0|Q4_K_M|...
 //   bench_tool info MODEL.gguf          -> {"weight_bytes_per_token": N, ...}
 //   bench_tool bandwidth THREADS [MiB]  -> {"read_gbps": X}  (best of 7 read-only passes)
+//   bench_tool gemv TYPE                -> {"hot_gbps": X}  (one thread, decode kernel, 64 rows
+//                                          x 1536 in L1/L2: the kernel's compute rate; best of 5)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -94,13 +96,65 @@ int bandwidth(int threads, size_t mib) {
   return 0;
 }
 
+// The decode kernel of one weight type on its interleaved layout, over data that stays in cache:
+// the rate at which it can consume weight bytes when memory is not the limit.
+int gemv_rate(const std::string& name) {
+  GgmlType t;
+  if (name == "q4_0") t = GgmlType::q4_0;
+  else if (name == "q8_0") t = GgmlType::q8_0;
+  else if (name == "q4_k") t = GgmlType::q4_k;
+  else if (name == "q5_k") t = GgmlType::q5_k;
+  else if (name == "q6_k") t = GgmlType::q6_k;
+  else return std::fprintf(stderr, "gemv: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
+  force_isa(best_isa());
+  const Kernels& k = kernels();
+  constexpr int64_t in = 1536, rows = 64;
+  const size_t rb = row_bytes(*type_traits(t), in);
+  std::vector<float> x(size_t(in * rows));
+  uint32_t r = 12345;
+  for (float& v : x) v = float(int32_t((r = r * 1664525u + 1013904223u) >> 8) % 2001 - 1000) / 1000.f;
+  std::vector<uint8_t> plain(rb * rows), packed(rb * rows);
+  for (int64_t i = 0; i < rows; ++i) ref::quantize_row(t, &x[size_t(i * in)], &plain[size_t(i) * rb], in);
+  const bool x8 = k.gemv_x8[int(t)] != nullptr;
+  const int group = x8 ? 8 : 4;
+  for (int64_t i = 0; i < rows; i += group) {
+    const bool ok = x8 ? ref::repack_x8(t, &plain[size_t(i) * rb], rb, &packed[size_t(i) * rb], in)
+                       : ref::repack_x4(t, &plain[size_t(i) * rb], rb, &packed[size_t(i) * rb], in);
+    if (!ok) return std::fprintf(stderr, "gemv: no interleaved layout for %s\n", name.c_str()), 1;
+  }
+  const auto gemv = x8 ? k.gemv_x8[int(t)] : k.gemv_x4[int(t)];
+  if (!gemv) return std::fprintf(stderr, "gemv: no decode kernel for %s on this CPU\n", name.c_str()), 1;
+  const GgmlType act = type_traits(t)->vec_dot;
+  const bool q8s = x8 && act == GgmlType::q8_0;  // the 8-row Q4_0 / Q8_0 kernels read BlockQ8_0S
+  std::vector<uint8_t> a(q8s ? size_t(in / 32) * sizeof(BlockQ8_0S) : row_bytes(*type_traits(act), in));
+  if (q8s) k.quantize_q8_0s(x.data(), a.data(), in);
+  else k.quantize[int(act)](x.data(), a.data(), in);
+  float out[8], check = 0;
+  double best = 0;
+  for (int rep = 0; rep < 6; ++rep) {
+    const int passes = 4000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int p = 0; p < passes; ++p)
+      for (int64_t i = 0; i < rows; i += group) {
+        gemv(in, &packed[size_t(i) * rb], a.data(), out);
+        check += out[0];
+      }
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) best = std::max(best, double(rb * rows) * passes / sec / 1e9);  // the first warms up
+  }
+  std::printf("{\"type\": \"%s\", \"rows\": %d, \"hot_gbps\": %.2f, \"check\": %.3g}\n", name.c_str(), group, best,
+              double(check));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "make-model") return make_model(argc, argv);
   if (cmd == "info" && argc > 2) return info(argv[2]);
+  if (cmd == "gemv" && argc > 2) return gemv_rate(argv[2]);
   if (cmd == "bandwidth" && argc > 2) return bandwidth(std::atoi(argv[2]), argc > 3 ? size_t(std::atoi(argv[3])) : 1024);
-  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB]\n");
+  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB] | gemv TYPE\n");
   return 2;
 }
