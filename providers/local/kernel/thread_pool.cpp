@@ -54,7 +54,7 @@ void ThreadPool::hint(const Range* ranges, int n) {
 
 void ThreadPool::worker(int index) {
   uint32_t seen = 0, hint_seen = 0;
-  // The hint being prefetched: range starts and ends, and the next line's offset.
+  // The hint being prefetched: range starts and lengths, and the offset of the next line.
   const char* hp[max_hint_ranges] = {};
   size_t hb[max_hint_ranges] = {};
   int hn = 0;
