@@ -35,10 +35,11 @@ struct ChunkPlan {
   static constexpr int max_runs = 16;
   int64_t first_chunk[max_jobs + 1] = {0}, chunk_rows[max_jobs] = {0};
   int64_t n_chunks = 0;
-  int n_runs = 0;
+  int n_runs = 0, n_jobs = 0;
 
-  ChunkPlan(const MatJob* jobs, int n_jobs, int64_t T, int n_threads) {
-    FH_KERNEL_CHECK(n_jobs >= 1 && n_jobs <= max_jobs);
+  ChunkPlan(const MatJob* jobs, int count, int64_t T, int n_threads) {
+    FH_KERNEL_CHECK(count >= 1 && count <= max_jobs);
+    n_jobs = count;
     for (int j = 0; j < n_jobs; ++j) {
       chunk_rows[j] = T == 1 && !jobs[j].w->packed ? 16 : 64;
       first_chunk[j + 1] = first_chunk[j] + (jobs[j].w->out + chunk_rows[j] - 1) / chunk_rows[j];
@@ -47,6 +48,9 @@ struct ChunkPlan {
     n_runs = int(std::min<int64_t>({n_threads, n_chunks, max_runs}));
   }
   int64_t run_begin(int r) const { return n_chunks * r / n_runs; }
+  // The job chunk c belongs to, and the chunk's first row in that job's matrix.
+  int job_of(int64_t c) const { return int(std::upper_bound(first_chunk, first_chunk + n_jobs + 1, c) - first_chunk) - 1; }
+  int64_t first_row(int64_t c, int j) const { return (c - first_chunk[j]) * chunk_rows[j]; }
 };
 
 }  // namespace
@@ -57,9 +61,9 @@ int matmul_hint(const ThreadPool& pool, const MatJob* jobs, int n_jobs, int64_t 
   int n = 0;
   for (int r = 0; r < plan.n_runs && n < max_out; ++r) {
     const int64_t c = plan.run_begin(r);
-    const int j = int(std::upper_bound(plan.first_chunk, plan.first_chunk + n_jobs + 1, c) - plan.first_chunk) - 1;
+    const int j = plan.job_of(c);
     const Mat& w = *jobs[j].w;
-    const int64_t row = (c - plan.first_chunk[j]) * plan.chunk_rows[j];
+    const int64_t row = plan.first_row(c, j);
     const uint8_t* base = w.packed ? w.packed : w.data;
     out[n++] = {base + size_t(row) * w.row_bytes, std::min(bytes, size_t(w.out - row) * w.row_bytes)};
   }
@@ -93,8 +97,6 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
 
   // 2. Cut every job's output rows into chunks, and the chunks into one run per thread.
   const ChunkPlan plan(jobs, n_jobs, T, pool.size());
-  const int64_t* first_chunk = plan.first_chunk;
-  const int64_t* chunk_rows = plan.chunk_rows;
   const int64_t n_chunks = plan.n_chunks;
   const int n_runs = plan.n_runs;
   const int nt = pool.size();
@@ -110,10 +112,10 @@ void matmul(ThreadPool& pool, const MatJob* jobs, int n_jobs, const float* x, in
   }
 
   auto chunk = [&](int64_t c) {
-    const int j = int(std::upper_bound(first_chunk, first_chunk + n_jobs + 1, c) - first_chunk) - 1;
+    const int j = plan.job_of(c);
     const Mat& w = *jobs[j].w;
     float* y = jobs[j].y;
-    const int64_t r0 = (c - first_chunk[j]) * chunk_rows[j], r1 = std::min(w.out, r0 + chunk_rows[j]);
+    const int64_t r0 = plan.first_row(c, j), r1 = std::min(w.out, r0 + plan.chunk_rows[j]);
     const int s = act_slot(w);
     const DotFn dot = k.dot[int(w.type)];
     // Decode streams rows: one row at a time prefetches better than four interleaved streams.
