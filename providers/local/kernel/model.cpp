@@ -1,8 +1,6 @@
 // Model loading: hyper-parameters, tensor binding with shape checks, vocabulary.
 #include "providers/local/kernel/model.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -104,25 +102,6 @@ std::string Vocab::piece(int32_t id) const {
   return out;
 }
 
-Model::PackedArena::~PackedArena() {
-  if (base) ::munmap(base, size);
-}
-
-bool Model::PackedArena::allocate(size_t bytes) {
-  constexpr size_t huge = size_t(2) << 20;
-  size = (bytes + huge - 1) / huge * huge;
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    size = 0;
-    return false;
-  }
-  base = static_cast<uint8_t*>(p);
-#ifdef MADV_HUGEPAGE
-  ::madvise(base, size, MADV_HUGEPAGE);  // a hint: without THP the copy still works on 4 KiB pages
-#endif
-  return true;
-}
-
 // Quantized matrices with a row count that is a multiple of 4 get an interleaved copy: Q4_0/Q8_0/Q4_K by
 // 8 rows when it can (decode and prompt), everything else by 4 (decode). Without memory for the
 // copies the model runs from the mapped file alone.
@@ -149,7 +128,7 @@ void Model::repack_all(int n_threads) {
   size_t off = 0;
   for (Mat* m : mats) {
     if (!packable(*m)) continue;
-    m->packed = packed_.base + off;
+    m->packed = packed_.data() + off;
     off += bytes(*m);
     const bool x8 = m->type == GgmlType::q4_0 || m->type == GgmlType::q8_0 || m->type == GgmlType::q4_k;
     m->packed_rows = x8 && m->out % 8 == 0 ? 8 : 4;

@@ -13,6 +13,7 @@
 #include "providers/local/kernel/expected.hpp"
 #include "providers/local/kernel/gguf.hpp"
 #include "providers/local/kernel/matmul.hpp"
+#include "providers/local/kernel/page_buffer.hpp"
 
 namespace fh::kernel {
 
@@ -78,19 +79,9 @@ class Model {
   Mat token_embd_, output_;
   std::vector<float> output_norm_, rope_factors_;
   std::vector<LayerWeights> layers_;
-  // The interleaved copies (Mat::packed), all in one anonymous mapping with transparent huge
-  // pages requested: decode streams it once per token, and 4 KiB pages cost a TLB miss (and a
-  // hardware-prefetch stop) every 4 KiB.
-  struct PackedArena {
-    uint8_t* base = nullptr;
-    size_t size = 0;
-    PackedArena() = default;
-    PackedArena(const PackedArena&) = delete;
-    PackedArena& operator=(const PackedArena&) = delete;
-    ~PackedArena();
-    bool allocate(size_t bytes);
-  };
-  PackedArena packed_;
+  // The interleaved copies (Mat::packed), all in one buffer on huge pages: decode streams it once
+  // per token, and 4 KiB pages cost a TLB miss (and a hardware-prefetch stop) every 4 KiB.
+  PageBuffer packed_;
   void repack_all(int n_threads);
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 
 namespace fh::kernel {
 namespace {
@@ -62,8 +63,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
   n_batch_ = std::max(1, std::min(opt.n_batch, n_ctx_));
   const size_t KV = size_t(hp.n_head_kv) * size_t(hp.head_dim), B = size_t(n_batch_);
   ctx_pad_ = (size_t(n_ctx_) + kv_block - 1) / kv_block * kv_block;
-  k_cache_.assign(size_t(hp.n_layer) * KV * ctx_pad_, 0);
-  v_cache_.assign(size_t(hp.n_layer) * size_t(n_ctx_) * KV, 0);
+  const size_t k_bytes = size_t(hp.n_layer) * KV * ctx_pad_ * 2, v_bytes = size_t(hp.n_layer) * size_t(n_ctx_) * KV * 2;
+  if (!k_cache_.allocate(k_bytes) || !v_cache_.allocate(v_bytes)) throw std::bad_alloc();
   const size_t E = size_t(hp.n_embd), Q = size_t(hp.n_head) * size_t(hp.head_dim), F = size_t(hp.n_ff);
   x_.resize(B * E), xn_.resize(B * E), q_.resize(B * Q), k_.resize(B * KV), v_.resize(B * KV);
   att_.resize(B * std::max(Q, E)), gate_.resize(B * F), up_.resize(B * F);
@@ -149,9 +150,9 @@ bool Session::forward(const int32_t* tokens, int T) {
     if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
     const LayerWeights& w = m.layers()[size_t(l)];
     const size_t k_head = size_t(hd) * ctx_pad_;  // one kv head's keys: ctx_pad_ / kv_block blocks
-    uint16_t* kc = &k_cache_[size_t(l) * size_t(Hkv) * k_head];  // [Hkv][blocks][hd][kv_block] F16
+    uint16_t* kc = k_cache() + size_t(l) * size_t(Hkv) * k_head;  // [Hkv][blocks][hd][kv_block] F16
     const size_t v_head = size_t(n_ctx_) * size_t(hd);  // one kv head's values: [n_ctx][hd]
-    uint16_t* vc = &v_cache_[size_t(l) * size_t(Hkv) * v_head];  // [Hkv][n_ctx][hd] F16
+    uint16_t* vc = v_cache() + size_t(l) * size_t(Hkv) * v_head;  // [Hkv][n_ctx][hd] F16
 
     if (T == 1) prefetch_cache(kc, k_head, vc, v_head, Hkv, hd, p0, size_t(64) << 10);
 

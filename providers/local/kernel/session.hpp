@@ -50,8 +50,11 @@ class Session {
   Scratch scratch_;
   // F16. K in the attention kernels' blocked layout (kt_index: blocks of kv_block positions,
   // each hd rows of kv_block): [n_layer][n_kv][ctx_pad_ / kv_block][hd][kv_block], so one kv
-  // head's keys are one stream; V as [n_layer][n_kv][n_ctx][hd], so are its values.
-  std::vector<uint16_t> k_cache_, v_cache_;
+  // head's keys are one stream; V as [n_layer][n_kv][n_ctx][hd], so are its values. On huge
+  // pages: decode touches every layer's cache on every token.
+  PageBuffer k_cache_, v_cache_;
+  uint16_t* k_cache() const { return reinterpret_cast<uint16_t*>(k_cache_.data()); }
+  uint16_t* v_cache() const { return reinterpret_cast<uint16_t*>(v_cache_.data()); }
   size_t ctx_pad_ = 0;  // n_ctx rounded up to kv_block: positions per kv head in K, score row length
   std::vector<float> inv_freq_;            // [hd/2]
   // Activations for a batch of up to n_batch tokens.

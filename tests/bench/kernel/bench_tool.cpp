@@ -4,6 +4,9 @@
 //   bench_tool bandwidth THREADS [MiB]  -> {"read_gbps": X}  (best of 7 read-only passes)
 //   bench_tool gemv TYPE                -> {"hot_gbps": X}  (one thread, decode kernel, 64 rows
 //                                          x 1536 in L1/L2: the kernel's compute rate; best of 5)
+//   bench_tool stream TYPE THREADS [MiB] -> {"stream_gbps": X}  (decode products over 576 x 1536
+//                                          matrices totalling MiB, too big for any cache: the
+//                                          rate a type's layout streams from memory; best of 7)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,7 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "providers/local/kernel/gguf_writer.hpp"
+#include "providers/local/kernel/matmul.hpp"
 #include "providers/local/kernel/model.hpp"
 
 using namespace fh::kernel;
@@ -147,6 +153,60 @@ int gemv_rate(const std::string& name) {
   return 0;
 }
 
+// Decode products over many 576 x 1536 matrices (SmolLM's ffn_down shape) laid out as the model
+// loader lays them out (interleaved copies in one huge-page mapping), run as the forward pass runs
+// them (matmul on the pool, one token): the rate a type streams from memory, to read beside
+// `bandwidth` taken in the same minute.
+int stream_rate(const std::string& name, int threads, size_t mib) {
+  GgmlType t;
+  if (name == "q4_0") t = GgmlType::q4_0;
+  else if (name == "q8_0") t = GgmlType::q8_0;
+  else if (name == "q4_k") t = GgmlType::q4_k;
+  else if (name == "q5_k") t = GgmlType::q5_k;
+  else if (name == "q6_k") t = GgmlType::q6_k;
+  else return std::fprintf(stderr, "stream: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
+  constexpr int64_t in = 1536, rows = 576;
+  const size_t rb = row_bytes(*type_traits(t), in), mat_bytes = rb * rows;
+  const size_t n_mats = std::max<size_t>(1, mib * (size_t(1) << 20) / mat_bytes);
+  std::vector<float> x(size_t(in * rows));
+  uint32_t r = 777;
+  for (float& v : x) v = float(int32_t((r = r * 1664525u + 1013904223u) >> 8) % 2001 - 1000) / 1000.f;
+  std::vector<uint8_t> plain(mat_bytes), packed(mat_bytes);
+  for (int64_t i = 0; i < rows; ++i) ref::quantize_row(t, &x[size_t(i * in)], &plain[size_t(i) * rb], in);
+  const bool x8 = t == GgmlType::q4_0 || t == GgmlType::q8_0 || t == GgmlType::q4_k;
+  const int group = x8 ? 8 : 4;
+  for (int64_t i = 0; i < rows; i += group)
+    if (!(x8 ? ref::repack_x8(t, &plain[size_t(i) * rb], rb, &packed[size_t(i) * rb], in)
+             : ref::repack_x4(t, &plain[size_t(i) * rb], rb, &packed[size_t(i) * rb], in)))
+      return std::fprintf(stderr, "stream: no interleaved layout for %s\n", name.c_str()), 1;
+  const size_t total = n_mats * mat_bytes;
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return std::fprintf(stderr, "stream: cannot map %zu bytes\n", total), 1;
+  ::madvise(base, total, MADV_HUGEPAGE);
+  std::vector<Mat> mats(n_mats);
+  for (size_t i = 0; i < n_mats; ++i) {
+    uint8_t* dst = static_cast<uint8_t*>(base) + i * mat_bytes;
+    std::memcpy(dst, packed.data(), mat_bytes);
+    mats[i] = Mat{plain.data(), t, in, rows, rb, dst, group};
+  }
+  force_isa(best_isa());
+  ThreadPool pool(threads);
+  Scratch scratch;
+  std::vector<float> y(static_cast<size_t>(rows));
+  std::vector<double> rates;
+  for (int rep = 0; rep < 8; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const Mat& m : mats) matmul(pool, m, x.data(), 1, y.data(), scratch);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) rates.push_back(double(total) / sec / 1e9);  // the first warms up
+  }
+  ::munmap(base, total);
+  std::sort(rates.begin(), rates.end());
+  std::printf("{\"type\": \"%s\", \"rows\": %d, \"stream_gbps\": %.2f, \"stream_gbps_median\": %.2f, \"mib\": %zu}\n",
+              name.c_str(), group, rates.back(), rates[rates.size() / 2], total >> 20);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,7 +214,9 @@ int main(int argc, char** argv) {
   if (cmd == "make-model") return make_model(argc, argv);
   if (cmd == "info" && argc > 2) return info(argv[2]);
   if (cmd == "gemv" && argc > 2) return gemv_rate(argv[2]);
+  if (cmd == "stream" && argc > 3)
+    return stream_rate(argv[2], std::atoi(argv[3]), argc > 4 ? size_t(std::atoi(argv[4])) : 256);
   if (cmd == "bandwidth" && argc > 2) return bandwidth(std::atoi(argv[2]), argc > 3 ? size_t(std::atoi(argv[3])) : 1024);
-  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB] | gemv TYPE\n");
+  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB] | gemv TYPE | stream TYPE THREADS [MiB]\n");
   return 2;
 }
