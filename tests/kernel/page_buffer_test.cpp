@@ -20,6 +20,9 @@ TEST_CASE("PageBuffer hands out zeroed, writable memory in whole 2 MiB units") {
   CHECK(b.size() == (size_t(4) << 20));
   CHECK(b.data()[0] == 0);
   CHECK(b.data()[b.size() - 1] == 0);
+  REQUIRE(b.allocate(3 << 20, true));  // faulted in up front: the same zeroed memory
+  CHECK(b.size() == (size_t(4) << 20));
+  for (size_t i = 0; i < b.size(); i += 4093) CHECK(b.data()[i] == 0);
 }
 
 TEST_CASE("PageBuffer refuses an impossible size and is then empty") {

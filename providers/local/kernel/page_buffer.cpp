@@ -8,7 +8,7 @@ PageBuffer::~PageBuffer() {
   if (base_) ::munmap(base_, size_);
 }
 
-bool PageBuffer::allocate(size_t bytes) {
+bool PageBuffer::allocate(size_t bytes, bool fault_in) {
   if (base_) ::munmap(base_, size_);
   base_ = nullptr, size_ = 0;
   constexpr size_t huge = size_t(2) << 20;
@@ -21,6 +21,8 @@ bool PageBuffer::allocate(size_t bytes) {
 #ifdef MADV_HUGEPAGE
   ::madvise(base_, size_, MADV_HUGEPAGE);
 #endif
+  if (fault_in)
+    for (size_t o = 0; o < size_; o += 4096) reinterpret_cast<volatile uint8_t*>(base_)[o] = 0;
   return true;
 }
 

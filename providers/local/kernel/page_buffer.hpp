@@ -17,8 +17,9 @@ class PageBuffer {
   ~PageBuffer();
 
   // Replaces the contents with `bytes` zero bytes (rounded up to 2 MiB); false when out of memory
-  // (the buffer is then empty).
-  bool allocate(size_t bytes);
+  // (the buffer is then empty). `fault_in`: take the page faults (and the kernel's zeroing of each
+  // page) now rather than on first use, so a later hot loop does not pay them.
+  bool allocate(size_t bytes, bool fault_in = false);
   uint8_t* data() const { return base_; }
   size_t size() const { return size_; }
 

@@ -64,7 +64,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions opt)
   const size_t KV = size_t(hp.n_head_kv) * size_t(hp.head_dim), B = size_t(n_batch_);
   ctx_pad_ = (size_t(n_ctx_) + kv_block - 1) / kv_block * kv_block;
   const size_t k_bytes = size_t(hp.n_layer) * KV * ctx_pad_ * 2, v_bytes = size_t(hp.n_layer) * size_t(n_ctx_) * KV * 2;
-  if (!k_cache_.allocate(k_bytes) || !v_cache_.allocate(v_bytes)) throw std::bad_alloc();
+  if (!k_cache_.allocate(k_bytes, true) || !v_cache_.allocate(v_bytes, true)) throw std::bad_alloc();
   const size_t E = size_t(hp.n_embd), Q = size_t(hp.n_head) * size_t(hp.head_dim), F = size_t(hp.n_ff);
   x_.resize(B * E), xn_.resize(B * E), q_.resize(B * Q), k_.resize(B * KV), v_.resize(B * KV);
   att_.resize(B * std::max(Q, E)), gate_.resize(B * F), up_.resize(B * F);
