@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/mman.h>
@@ -102,16 +103,20 @@ int bandwidth(int threads, size_t mib) {
   return 0;
 }
 
+// The quantized types with a decode kernel over an interleaved layout, by lower-case name.
+bool decode_type(const std::string& name, GgmlType& t) {
+  const std::pair<const char*, GgmlType> types[] = {
+      {"q4_0", GgmlType::q4_0}, {"q8_0", GgmlType::q8_0}, {"q4_k", GgmlType::q4_k}, {"q5_k", GgmlType::q5_k}, {"q6_k", GgmlType::q6_k}};
+  for (const auto& [n, type] : types)
+    if (name == n) return t = type, true;
+  return false;
+}
+
 // The decode kernel of one weight type on its interleaved layout, over data that stays in cache:
 // the rate at which it can consume weight bytes when memory is not the limit.
 int gemv_rate(const std::string& name) {
   GgmlType t;
-  if (name == "q4_0") t = GgmlType::q4_0;
-  else if (name == "q8_0") t = GgmlType::q8_0;
-  else if (name == "q4_k") t = GgmlType::q4_k;
-  else if (name == "q5_k") t = GgmlType::q5_k;
-  else if (name == "q6_k") t = GgmlType::q6_k;
-  else return std::fprintf(stderr, "gemv: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
+  if (!decode_type(name, t)) return std::fprintf(stderr, "gemv: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
   force_isa(best_isa());
   const Kernels& k = kernels();
   constexpr int64_t in = 1536, rows = 64;
@@ -159,12 +164,7 @@ int gemv_rate(const std::string& name) {
 // `bandwidth` taken in the same minute.
 int stream_rate(const std::string& name, int threads, size_t mib) {
   GgmlType t;
-  if (name == "q4_0") t = GgmlType::q4_0;
-  else if (name == "q8_0") t = GgmlType::q8_0;
-  else if (name == "q4_k") t = GgmlType::q4_k;
-  else if (name == "q5_k") t = GgmlType::q5_k;
-  else if (name == "q6_k") t = GgmlType::q6_k;
-  else return std::fprintf(stderr, "stream: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
+  if (!decode_type(name, t)) return std::fprintf(stderr, "stream: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
   constexpr int64_t in = 1536, rows = 576;
   const size_t rb = row_bytes(*type_traits(t), in), mat_bytes = rb * rows;
   const size_t n_mats = std::max<size_t>(1, mib * (size_t(1) << 20) / mat_bytes);
