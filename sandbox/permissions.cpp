@@ -1,4 +1,5 @@
 #include "sandbox/permissions.hpp"
+#include "runtime/core/json_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -189,7 +190,7 @@ CallSubject PermissionEngine::subject_of(std::string_view tool, const json& args
     s.kind = Rule::Kind::command;
     for (const auto& a : args["argv"]) {
       if (!s.value.empty()) s.value += ' ';
-      s.value += a.is_string() ? quote_word(a.get<std::string>()) : a.dump();
+      s.value += a.is_string() ? quote_word(a.get<std::string>()) : json_text(a);
     }
   } else if (args.contains("command") && args["command"].is_string()) {
     s.kind = Rule::Kind::command;
@@ -206,7 +207,7 @@ Verdict PermissionEngine::evaluate(std::string_view tool, const json& args, std:
   Verdict v;
   v.subject = subject_of(tool, args);
   // nlohmann's json objects are ordered maps, so dump() is canonical.
-  v.call_key = std::string(tool) + "\n" + args.dump() + "\n" + std::string(workspace);
+  v.call_key = std::string(tool) + "\n" + json_text(args) + "\n" + std::string(workspace);
   std::optional<Decision> best;
   std::string why;
   for (size_t i = 0; i < rules_.size(); ++i) {

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "providers/router/router.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace asio = boost::asio;
 
@@ -34,7 +35,7 @@ int run_chat(const ChatOptions& o, const api::ProviderRegistry& reg_in, std::ost
   }
   auto chain = provider_router::resolve_chain(reg, o.model);
   if (!chain) {
-    if (o.json) out << json{{"type", "error"}, {"error", chain.error().to_json()}}.dump() << "\n";
+    if (o.json) out << json_text(json{{"type", "error"}, {"error", chain.error().to_json()}}) << "\n";
     err << "freehold chat: " << chain.error().message << "\n";
     return 2;
   }
@@ -50,7 +51,7 @@ int run_chat(const ChatOptions& o, const api::ProviderRegistry& reg_in, std::ost
     sink = [&](const api::StreamEvent& ev) {
       last_was_error = ev.type == api::StreamEvent::Type::error;
       if (o.json) {
-        out << api::to_json(ev).dump() << "\n" << std::flush;
+        out << json_text(api::to_json(ev)) << "\n" << std::flush;
       } else if (ev.type == api::StreamEvent::Type::text) {
         out << ev.text << std::flush;
       }
@@ -81,7 +82,7 @@ int run_chat(const ChatOptions& o, const api::ProviderRegistry& reg_in, std::ost
     api::ProviderError e;
     if (result) e = result->error();
     else { e.kind = api::ErrorKind::cancelled; e.message = "cancelled"; }
-    if (o.json && !last_was_error) out << error_line(e).dump() << "\n";
+    if (o.json && !last_was_error) out << json_text(error_line(e)) << "\n";
     if (o.stream && !o.json) out << "\n";
     err << "freehold chat: " << api::error_kind_name(e.kind) << ": " << e.message << "\n";
     return 1;
@@ -90,7 +91,7 @@ int run_chat(const ChatOptions& o, const api::ProviderRegistry& reg_in, std::ost
   if (o.json) {
     json j = api::to_json(r);
     if (o.stream) j["type"] = "result";
-    out << j.dump() << "\n";
+    out << json_text(j) << "\n";
   } else if (o.stream) {
     out << "\n";
   } else {

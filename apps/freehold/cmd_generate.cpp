@@ -20,6 +20,7 @@
 #include "providers/local/kernel/kernel.hpp"
 #include "providers/local/provider.hpp"
 #include "providers/local/text/tokenizer.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::app {
 namespace {
@@ -55,7 +56,7 @@ bool parse_ids(const std::string& s, std::vector<int32_t>& out) {
 }
 
 int fail_generate(const GenerateOptions& o, const std::string& msg) {
-  if (o.json_out) std::cout << nlohmann::json{{"type", "error"}, {"error", {{"message", msg}}}}.dump() << "\n";
+  if (o.json_out) std::cout << json_text(nlohmann::json{{"type", "error"}, {"error", {{"message", msg}}}}) << "\n";
   std::cerr << "freehold: " << msg << "\n";
   return 1;
 }
@@ -123,7 +124,7 @@ int run_generate(const GenerateOptions& o) {
                      {"generated_tokens", r->tokens.size()}, {"prompt_tokens_per_s", pp_s},
                      {"decode_tokens_per_s", tg_s}, {"decode_median_tokens_per_s", tg_median_s}, {"load_ms", load_ms}, {"stop_reason", r->stop_reason},
                      {"threads", session.n_threads()}, {"isa", k::isa_name(k::kernels().isa)}};
-    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << json_text(j) << "\n";
   } else {
     std::cout << "\n";
     std::cerr << "[" << r->prompt_tokens << " prompt tokens " << pp_s << " t/s, " << r->tokens.size()

@@ -16,6 +16,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "apps/freehold/app.hpp"
+#include "runtime/core/json_text.hpp"
 #include "runtime/plan/run.hpp"
 #include "tools/builtin.hpp"
 #include "providers/router/router.hpp"
@@ -35,14 +36,14 @@ struct RunOptions {
 // Everything the plan or a model produced passes the secrets redactor before it is printed.
 void print_event(const json& ev, bool trace, const sandbox::Redactor& red) {
   if (trace) {
-    std::cerr << red.scrub(ev.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
+    std::cerr << red.scrub(json_text(ev)) << "\n";
     return;
   }
   const std::string type = ev.value("type", "");
   if (type == "log") {
     std::cerr << "[" << ev.value("level", "info") << "] " << red.scrub(ev.value("message", "")) << "\n";
   } else if (type == "emit") {
-    std::cerr << "[emit] " << red.scrub(ev["data"].dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
+    std::cerr << "[emit] " << red.scrub(json_text(ev["data"])) << "\n";
   }
 }
 
@@ -101,7 +102,7 @@ int run_plan(const RunOptions& o) {
   tool_opts->approver = [](tools::ApprovalRequest r) -> asio::awaitable<tools::Approval> {
     // A person at a terminal approves once; without one, `ask` is a refusal.
     if (!isatty(STDIN_FILENO)) co_return tools::Approval::deny;
-    std::cerr << "freehold: approve " << r.tool << " " << r.args.dump() << " (" << r.reason << ")? [y/N] "
+    std::cerr << "freehold: approve " << r.tool << " " << json_text(r.args) << " (" << r.reason << ")? [y/N] "
               << std::flush;
     std::string answer;
     std::getline(std::cin, answer);
@@ -141,9 +142,9 @@ int run_plan(const RunOptions& o) {
 
   if (result.status == plan::RunResult::Status::succeeded) {
     const json& out = result.output;
-    if (o.json_out) std::cout << redactor->scrub(out.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
+    if (o.json_out) std::cout << redactor->scrub(json_text(out)) << "\n";
     else if (out.is_string()) std::cout << redactor->scrub(out.get<std::string>()) << "\n";
-    else if (!out.is_null()) std::cout << redactor->scrub(out.dump(2, ' ', false, json::error_handler_t::replace)) << "\n";
+    else if (!out.is_null()) std::cout << redactor->scrub(json_text(out, 2)) << "\n";
     return 0;
   }
   switch (result.status) {

@@ -17,6 +17,7 @@
 
 #include "apps/freehold/app.hpp"
 #include "providers/router/router.hpp"
+#include "runtime/core/json_text.hpp"
 #include "runtime/http/daemon.hpp"
 #include "tools/builtin.hpp"
 
@@ -154,7 +155,7 @@ int replay(const std::string& path) {
     std::cerr << "freehold replay: " << report.error().message << "\n";
     return 2;
   }
-  std::cout << report->dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  std::cout << json_text(*report, 2) << "\n";
   if (report->value("ok", false)) return 0;
   for (const auto& d : (*report)["diverged"]) std::cerr << "freehold replay: diverged: " << d.get<std::string>() << "\n";
   return 1;

@@ -8,6 +8,7 @@
 #include "providers/http/pricing.hpp"
 #include "providers/http/provider_call.hpp"
 #include "providers/http/rate.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::provider_anthropic {
 
@@ -66,7 +67,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> AnthropicProvider::
   hr.headers.emplace_back("anthropic-version", cfg_.version);
   if (!cfg_.beta.empty()) hr.headers.emplace_back("anthropic-beta", cfg_.beta);
   hr.headers.emplace_back("content-type", "application/json");
-  hr.body = build_request(req, wire).dump();
+  hr.body = json_text(build_request(req, wire));
   // One scheduler per provider key, shared by every run in the process.
   http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
                       http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};

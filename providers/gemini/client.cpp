@@ -5,6 +5,7 @@
 #include "providers/http/pricing.hpp"
 #include "providers/http/provider_call.hpp"
 #include "providers/http/rate.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::provider_gemini {
 
@@ -52,7 +53,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> GeminiProvider::cha
   hr.ca_file = cfg_.ca_file;
   if (!cfg_.api_key.empty()) hr.headers.emplace_back("x-goog-api-key", cfg_.api_key);
   hr.headers.emplace_back("Content-Type", "application/json");
-  hr.body = build_request(req).dump();
+  hr.body = json_text(build_request(req));
   // One scheduler per provider key, shared by every run in the process.
   http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
                       http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};

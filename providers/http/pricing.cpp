@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "providers/http/wire_json.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::http {
 
@@ -155,9 +156,9 @@ int64_t estimate_input_tokens(const api::ChatRequest& req) {
     overhead += 4;
     for (const auto& p : m.content) chars += p.kind == api::ContentPart::Kind::text ? p.text.size() : 1024 * 4;
     chars += m.reasoning.size();
-    for (const auto& c : m.tool_calls) chars += c.name.size() + c.arguments.dump().size();
+    for (const auto& c : m.tool_calls) chars += c.name.size() + json_text(c.arguments).size();
   }
-  for (const auto& t : req.tools) chars += t.name.size() + t.description.size() + t.parameters.dump().size();
+  for (const auto& t : req.tools) chars += t.name.size() + t.description.size() + json_text(t.parameters).size();
   return static_cast<int64_t>(chars / 4) + overhead;
 }
 

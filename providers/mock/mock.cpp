@@ -1,4 +1,5 @@
 #include "providers/mock/mock.hpp"
+#include "runtime/core/json_text.hpp"
 
 #include <fstream>
 #include <mutex>
@@ -62,7 +63,7 @@ void stream_out(const api::StreamSink& sink, const ChatResult& r, const std::vec
     e.id = call.id;
     e.name = call.name;
     sink(e);
-    std::string args = call.arguments.dump();
+    std::string args = json_text(call.arguments);
     size_t half = args.size() / 2;
     for (auto part : {args.substr(0, half), args.substr(half)}) {
       e = {};

@@ -8,6 +8,7 @@
 #include "providers/http/pricing.hpp"
 #include "providers/http/provider_call.hpp"
 #include "providers/http/rate.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::provider_openai {
 
@@ -85,7 +86,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::cha
   hr.headers.emplace_back("Content-Type", "application/json");
   json body = build_request(req, wire);
   if (d.adapt_request) d.adapt_request(body, req);
-  hr.body = body.dump();
+  hr.body = json_text(body);
   auto adapt = d.adapt_payload;
   // One scheduler per provider key, shared by every run in the process.
   http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),

@@ -16,6 +16,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "runtime/core/json_text.hpp"
 #include "runtime/http/daemon_impl.hpp"
 
 namespace asio = boost::asio;
@@ -403,7 +404,7 @@ asio::awaitable<void> Daemon::Impl::stream_events(const Request& req, Responder&
     while (next < e->events.size()) {
       const json& ev = e->events[next++];
       std::string frame = "id: " + std::to_string(next) + "\nevent: " + ev.value("type", "event") +
-                          "\ndata: " + ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+                          "\ndata: " + json_text(ev) + "\n\n";
       if (!co_await res.write(std::move(frame))) co_return;
     }
     if (e->finished || res.stopping() || stopping) break;

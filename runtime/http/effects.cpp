@@ -12,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "runtime/core/json_text.hpp"
 #include "runtime/http/daemon_impl.hpp"
 
 namespace asio = boost::asio;
@@ -41,7 +42,7 @@ class JournaledProvider : public api::Provider {
   std::string_view name() const noexcept override { return inner_->name(); }
 
   asio::awaitable<api::ProviderResult<api::ChatResult>> chat(api::ChatRequest req, api::StreamSink sink) override {
-    std::string key = log_->next_key("llm:" + short_hash(model_ + "\n" + api::to_json(req).dump()));
+    std::string key = log_->next_key("llm:" + short_hash(model_ + "\n" + json_text(api::to_json(req))));
     if (auto it = log_->done.find(key); it != log_->done.end() && it->second.is_object()) {
       const json& o = it->second;
       if (o.contains("ok")) {
@@ -93,7 +94,7 @@ class JournaledTools : public api::ToolHost {
 
   asio::awaitable<Result<json>> call(std::string_view name, json args, api::ToolCallContext ctx) override {
     std::string tool(name);
-    std::string key = log_->next_key("tool:" + tool + ":" + short_hash(tool + "\n" + args.dump()));
+    std::string key = log_->next_key("tool:" + tool + ":" + short_hash(tool + "\n" + json_text(args)));
     if (auto it = log_->done.find(key); it != log_->done.end() && it->second.is_object()) {
       ++log_->replayed;
       if (it->second.contains("ok")) co_return it->second["ok"];

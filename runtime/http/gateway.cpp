@@ -12,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "runtime/core/json_text.hpp"
 #include "runtime/http/daemon_impl.hpp"
 
 namespace asio = boost::asio;
@@ -162,7 +163,7 @@ json completion_json(const std::string& id, int64_t created, const std::string& 
     json calls = json::array();
     for (const auto& c : r.tool_calls)
       calls.push_back({{"id", c.id}, {"type", "function"},
-                       {"function", {{"name", c.name}, {"arguments", c.arguments.is_string() ? c.arguments.get<std::string>() : c.arguments.dump()}}}});
+                       {"function", {{"name", c.name}, {"arguments", c.arguments.is_string() ? c.arguments.get<std::string>() : json_text(c.arguments)}}}});
     msg["tool_calls"] = calls;
   }
   return {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
@@ -260,7 +261,7 @@ asio::awaitable<void> Daemon::Impl::chat_completions(const Request& req, Respond
       co_return;
     }
     api::ChatResult r;
-    r.text = e->output.is_string() ? e->output.get<std::string>() : e->output.dump();
+    r.text = e->output.is_string() ? e->output.get<std::string>() : json_text(e->output);
     if (auto u = api::usage_from_json(e->usage)) r.usage = u.value();
     *result = r;
     if (stream) {
@@ -332,7 +333,7 @@ asio::awaitable<void> Daemon::Impl::chat_completions(const Request& req, Respond
     while (!pump->chunks.empty()) {
       json c = std::move(pump->chunks.front());
       pump->chunks.pop_front();
-      if (!co_await res.write("data: " + c.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n")) {
+      if (!co_await res.write("data: " + json_text(c) + "\n\n")) {
         if (!pump->done) cancel.emit(asio::cancellation_type::terminal);
         while (!pump->done) {  // let the call unwind before its state goes away
           pump->timer.expires_at(asio::steady_timer::time_point::max());
@@ -348,13 +349,13 @@ asio::awaitable<void> Daemon::Impl::chat_completions(const Request& req, Respond
   const auto& r = **result;
   if (!r) {
     json err = {{"error", {{"message", r.error().message}, {"type", api::error_kind_name(r.error().kind)}, {"code", api::error_kind_name(r.error().kind)}}}};
-    co_await res.write("data: " + err.dump() + "\n\n");
+    co_await res.write("data: " + json_text(err) + "\n\n");
   } else {
     co_await res.write("data: " + chunk(json::object(), finish_name(r->finish_reason)).dump() + "\n\n");
     if (include_usage) {
       json u = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
                 {"choices", json::array()}, {"usage", usage_json(r->usage)}};
-      co_await res.write("data: " + u.dump() + "\n\n");
+      co_await res.write("data: " + json_text(u) + "\n\n");
     }
   }
   co_await res.write(std::string("data: [DONE]\n\n"));

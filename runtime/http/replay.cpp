@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "runtime/core/json_text.hpp"
 #include "runtime/http/daemon_impl.hpp"
 
 namespace asio = boost::asio;
@@ -105,7 +106,7 @@ Result<json> replay_journal(const std::string& journal_path, const std::string& 
   if (!recorded["state"].is_null() && recorded["state"] != state)
     diverged.push_back("final state: recorded " + recorded["state"].get<std::string>() + ", replayed " + state);
   if (state == "succeeded" && recorded["output"] != replayed["output"])
-    diverged.push_back("output differs: recorded " + recorded["output"].dump() + ", replayed " + replayed["output"].dump());
+    diverged.push_back("output differs: recorded " + json_text(recorded["output"]) + ", replayed " + json_text(replayed["output"]));
   return json{{"run_id", submitted->value("run_id", "")}, {"ok", diverged.empty()}, {"recorded", recorded},
               {"replayed", replayed}, {"replayed_effects", log->replayed}, {"diverged", diverged}};
 }

@@ -1,5 +1,6 @@
 // The HTTP server: listener -> one session coroutine per connection -> the handler.
 #include "runtime/http/server.hpp"
+#include "runtime/core/json_text.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -79,7 +80,7 @@ Response Response::json_body(int status, const json& j) {
   Response r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body = json_text(j);
   return r;
 }
 
@@ -88,7 +89,7 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 }
 
 void log_stderr(const json& record) {
-  std::cerr << record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n" << std::flush;
+  std::cerr << json_text(record) + "\n" << std::flush;
 }
 
 class Session;

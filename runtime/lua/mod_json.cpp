@@ -1,4 +1,5 @@
 // json.* — encode/decode through the one converter (convert.hpp); json.null, json.array.
+#include "runtime/core/json_text.hpp"
 #include "runtime/lua/convert.hpp"
 #include "runtime/lua/vm.hpp"
 
@@ -12,7 +13,7 @@ int l_json_encode(lua_State* L) {
   bool pretty = lua_toboolean(L, 2);
   auto j = to_json(L, 1);
   if (!j) return luaL_error(L, "json.encode: %s", j.error().message.c_str());
-  std::string s = j->dump(pretty ? 2 : -1, ' ', false, json::error_handler_t::replace);
+  std::string s = json_text(*j, pretty ? 2 : -1);
   lua_pushlstring(L, s.data(), s.size());
   return 1;
 }

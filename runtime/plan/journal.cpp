@@ -1,4 +1,5 @@
 #include "runtime/plan/journal.hpp"
+#include "runtime/core/json_text.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -68,7 +69,7 @@ bool Journal::is_effect_boundary(const json& event) {
 }
 
 Result<json> Journal::externalize(const json& v) {
-  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = json_text(v);
   if (text.size() < blob_threshold) return v;
   std::string hash = sha256_hex(text);
   auto path = fs::path(data_dir_) / "blobs" / hash;
@@ -91,7 +92,7 @@ Result<Ok> Journal::append(const json& event) {
       *it = std::move(ext.value());
     }
   }
-  std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::string text = json_text(line) + "\n";
   // One write() per line on an O_APPEND descriptor: lines never interleave.
   const char* p = text.data();
   size_t left = text.size();
@@ -190,7 +191,7 @@ Result<Ok> RunIndex::upsert(const IndexedRun& r) {
       "INSERT INTO runs (id, state, name, created_at, finished_at, summary) VALUES (?,?,?,?,?,?) "
       "ON CONFLICT(id) DO UPDATE SET state=excluded.state, finished_at=excluded.finished_at, summary=excluded.summary";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.s, nullptr) != SQLITE_OK) return db_error(db_, "index upsert");
-  std::string summary = r.summary.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string summary = json_text(r.summary);
   const std::string* vals[] = {&r.id, &r.state, &r.name, &r.created_at, &r.finished_at, &summary};
   for (int i = 0; i < 6; ++i) sqlite3_bind_text(st.s, i + 1, vals[i]->c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(st.s) != SQLITE_DONE) return db_error(db_, "index upsert");

@@ -10,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "runtime/core/json_text.hpp"
 #include "runtime/exec/event.hpp"
 #include "runtime/plan/run.hpp"
 #include "runtime/swap/swap.hpp"
@@ -31,7 +32,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // A cell's spend: the plan run plus its scoring run.
 double cell_cost(const json& rec) {
@@ -191,7 +191,7 @@ Result<std::shared_ptr<Experiment>> Experiment::create(asio::any_io_executor ex,
                    {"concurrency", c.concurrency}, {"scorer", c.scorer_source.empty() ? json(nullptr) : json(c.scorer_name)},
                    {"budget_usd", c.budget_usd ? json(*c.budget_usd) : json(nullptr)}};
   std::ofstream mf(c.out_dir / "experiment.json", std::ios::trunc);
-  mf << manifest.dump(2) << "\n";
+  mf << json_text(manifest, 2) << "\n";
   return exp;
 }
 
@@ -275,7 +275,7 @@ asio::awaitable<void> Experiment::worker(std::shared_ptr<State> st) {
       ++st->new_done;
     }
     auto key = std::make_tuple(model, static_cast<int64_t>(cell.input), static_cast<int64_t>(cell.repeat));
-    st->out << dump(rec) << '\n';
+    st->out << json_text(rec) << '\n';
     st->out.flush();
     if (!st->out) st->write_failed = true;
     st->count(cell.model, rec);

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "runtime/core/json_text.hpp"
 #include "runtime/swap/swap.hpp"
 
 namespace fh::swap {
@@ -358,7 +359,7 @@ Result<Ok> write_reports(const std::filesystem::path& dir, const Summary& s) {
     return static_cast<bool>(f);
   };
   if (!put("report.md", render_markdown(s)) || !put("report.html", render_html(s)) ||
-      !put("summary.json", s.to_json().dump(2, ' ', false, json::error_handler_t::replace) + "\n"))
+      !put("summary.json", json_text(s.to_json(), 2) + "\n"))
     return make_error(Errc::internal, "cannot write the reports into '" + dir.string() + "'");
   return Ok{};
 }

@@ -393,3 +393,14 @@ TEST_CASE("daemon: a run's budget limits refuse calls that do not fit, and survi
   CHECK(done["output"]["code"] == "budget_exceeded");
   CHECK(llm_effects(data + "/runs/" + id + ".jsonl") == 3);  // nothing was called twice
 }
+
+TEST_CASE("daemon: a plan's bytes that are not UTF-8 come out as U+FFFD, as under freehold run") {
+  // The journal keys an llm call by a hash of its request; that hash once threw on "\xff".
+  DaemonFixture f;
+  auto d = submit(f.client, {{"source", "local r = llm.chat{messages={{role='user', content='bad \\xff byte'}}}\nreturn r.text"},
+                             {"model", "mock/echo"}});
+  auto done = f.client.wait_run(d["id"], final_state);
+  INFO(done.dump());
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["output"] == "bad \xEF\xBF\xBD byte");
+}

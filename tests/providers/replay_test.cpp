@@ -41,6 +41,16 @@ std::shared_ptr<api::Provider> anthropic_at(const MockServer& s) {
   json cfg = {{"api_key", "sk-ant-test"}, {"base_url", s.base_url()}};
   return std::make_shared<provider_anthropic::AnthropicProvider>(provider_anthropic::config_from(cfg).value());
 }
+// Answers every request with `body` (read at request time) as one JSON response.
+auto json_reply(const std::string& body) {
+  return [&body](const MockRequest&) {
+    MockResponse r;
+    r.headers = {{"content-type", "application/json"}};
+    r.body = body;
+    r.chunked = false;
+    return r;
+  };
+}
 api::ChatRequest hello() {
   api::ChatRequest r;
   r.model = "m";
@@ -107,13 +117,7 @@ TEST_CASE("replay: every OpenAI and Anthropic stream / whole / 1-byte / random c
 TEST_CASE("replay: non-streamed JSON bodies through the client equal the codec") {
   asio::io_context ctx;
   std::string body;
-  MockServer server(ctx.get_executor(), [&](const MockRequest&) {
-    MockResponse r;
-    r.headers = {{"content-type", "application/json"}};
-    r.body = body;
-    r.chunked = false;
-    return r;
-  });
+  MockServer server(ctx.get_executor(), json_reply(body));
   for (const char* f : {"openai_chat_response_tool_calls_parallel.json", "openai_chat_response_refusal.json",
                         "openai_chat_response_text_basic.json"}) {
     body = read_fixture(f);
@@ -270,4 +274,31 @@ TEST_CASE("http: proxy variables are honoured unless proxy_off - NO_PROXY bypass
   CHECK(!r3->ok());
   CHECK(proxy.requests().size() == 1);
   ::unsetenv("http_proxy");
+}
+
+TEST_CASE("replay: text that is not UTF-8 goes out with U+FFFD, not an exception (OpenAI, Anthropic)") {
+  // A Lua string is any bytes; the plan that sends "\xff" to mock/echo must also work here.
+  asio::io_context ctx;
+  std::string body;
+  MockServer server(ctx.get_executor(), json_reply(body));
+  api::ChatRequest req = hello();
+  req.system = "sys \xfe";
+  req.messages.push_back(api::Message::user("bad \xff byte"));
+  api::ToolSpec t;
+  t.name = "echo";
+  t.parameters = {{"type", "object"}, {"description", "x\xc3"}};  // a truncated two-byte sequence
+  req.tools.push_back(t);
+  body = read_fixture("openai_chat_response_text_basic.json");
+  auto r = fh::test::run_co(ctx, openai_at(server)->chat(req));
+  REQUIRE(r);
+  CHECK(r->ok());
+  json sent = json::parse(server.requests().back().body);
+  CHECK(sent["messages"][0]["content"] == "sys \xEF\xBF\xBD");
+  CHECK(sent["messages"][2]["content"] == "bad \xEF\xBF\xBD byte");
+  CHECK(sent["tools"][0]["function"]["parameters"]["description"] == "x\xEF\xBF\xBD");
+  body = read_fixture("anthropic_message_tool_use.json");
+  auto a = fh::test::run_co(ctx, anthropic_at(server)->chat(req));
+  REQUIRE(a);
+  CHECK(a->ok());
+  CHECK(json::parse(server.requests().back().body)["system"].dump().find("sys \xEF\xBF\xBD") != std::string::npos);
 }

@@ -1,4 +1,5 @@
 #include "tools/registry/registry.hpp"
+#include "runtime/core/json_text.hpp"
 
 // valijson reports a malformed schema by exception (else it aborts).
 #define VALIJSON_USE_EXCEPTIONS 1
@@ -65,7 +66,7 @@ const json* schema_at(const json& schema, const std::string& ptr) {
 std::string describe_expected(const json& sub) {
   std::string out;
   for (const char* k : {"type", "enum", "minLength", "maxLength", "minimum", "maximum", "minItems", "pattern"}) {
-    if (sub.contains(k)) out += std::string(out.empty() ? "" : ", ") + k + " " + sub[k].dump();
+    if (sub.contains(k)) out += std::string(out.empty() ? "" : ", ") + k + " " + json_text(sub[k]);
   }
   return out;
 }
