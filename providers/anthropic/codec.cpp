@@ -10,8 +10,8 @@ using api::FinishReason;
 using api::ProviderError;
 using api::StreamEvent;
 
+using http::wire::count;
 using http::wire::find;
-using http::wire::num;
 using http::wire::str;
 
 namespace {
@@ -135,15 +135,15 @@ json build_request(const api::ChatRequest& req, const WireOptions& o) {
 
 api::Usage usage_from_wire(const json& u) {
   api::Usage out;
-  int64_t input = num(u, "input_tokens"), read = num(u, "cache_read_input_tokens"),
-          write = num(u, "cache_creation_input_tokens");
+  int64_t input = count(u, "input_tokens"), read = count(u, "cache_read_input_tokens"),
+          write = count(u, "cache_creation_input_tokens");
   out.input_tokens = input + read + write;
   out.cached_input_tokens = read;
   out.cache_write_tokens = write;
-  out.output_tokens = num(u, "output_tokens");
+  out.output_tokens = count(u, "output_tokens");
   if (const json* d = find(u, "output_tokens_details")) {
-    out.reasoning_tokens = num(*d, "thinking_tokens");
-    if (!out.reasoning_tokens) out.reasoning_tokens = num(*d, "reasoning_tokens");
+    out.reasoning_tokens = count(*d, "thinking_tokens");
+    if (!out.reasoning_tokens) out.reasoning_tokens = count(*d, "reasoning_tokens");
   }
   return out;
 }
@@ -156,8 +156,8 @@ FinishReason map_stop_reason(std::string_view s) noexcept {
 }
 
 api::ProviderResult<ChatResult> decode_response(std::string_view body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return malformed("body is not a JSON object");
+  json j = http::wire::parse(body);
+  if (j.is_discarded() || !j.is_object()) return malformed(http::wire::parse_problem(body, "body is not a JSON object"));
   if (str(j, "type") == "error") return error_from_object(200, j.value("error", json::object()));
   ChatResult r;
   r.provider = "anthropic";
@@ -229,12 +229,12 @@ ProviderError error_from_object(int status, const json& err) {
 
 ProviderError decode_error(int status, std::string_view body, const http::Headers& headers,
                            std::chrono::system_clock::time_point now) {
-  json j = json::parse(body, nullptr, false);
+  json j = http::wire::parse(body);
   json err = json::object();
   if (!j.is_discarded() && j.is_object())
     if (const json* e = find(j, "error"); e && e->is_object()) err = *e;
   if (!err.contains("message")) {
-    std::string snippet(body.substr(0, 200));
+    std::string snippet = http::wire::snippet(body);
     err["message"] = "HTTP " + std::to_string(status) + (snippet.empty() ? "" : ": " + snippet);
   }
   ProviderError e = error_from_object(status, err);
@@ -279,8 +279,8 @@ void StreamDecoder::close_open_tools(const Emit& emit) {
 
 void StreamDecoder::on_event(std::string_view name, std::string_view data, const Emit& emit) {
   if (done_ || error_) return;
-  json j = json::parse(data, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(malformed("stream event is not JSON"), emit);
+  json j = http::wire::parse(data);
+  if (j.is_discarded() || !j.is_object()) return fail(malformed(http::wire::parse_problem(data, "stream event is not JSON")), emit);
   std::string type = str(j, "type");
   if (type.empty()) type = std::string(name);
   if (type == "ping") return;
@@ -365,14 +365,18 @@ void StreamDecoder::on_event(std::string_view name, std::string_view data, const
       ev.type = StreamEvent::Type::tool_call_delta;
       ev.index = b.tool_index;
       ev.arguments = str(*d, "partial_json");
+      // The assembler parses the joined fragments: refuse them nested too deep.
+      b.args_depth.feed(ev.arguments);
+      if (b.args_depth.too_deep()) return fail(malformed("tool input nests too deeply"), emit);
       if (!ev.arguments.empty()) emit(ev);  // an empty total is `{}` (the assembler's rule)
     } else if (dt == "thinking_delta") {
       ev.type = StreamEvent::Type::reasoning;
       ev.text = str(*d, "thinking");
-      if (b.wire.is_object()) b.wire["thinking"] = b.wire["thinking"].get<std::string>() + ev.text;
+      // Only a thinking block has these fields (a redacted_thinking block has none to extend).
+      if (b.type == "thinking") b.wire["thinking"] = str(b.wire, "thinking") + ev.text;
       if (!ev.text.empty()) emit(ev);
     } else if (dt == "signature_delta") {
-      if (b.wire.is_object()) b.wire["signature"] = b.wire["signature"].get<std::string>() + str(*d, "signature");
+      if (b.type == "thinking") b.wire["signature"] = str(b.wire, "signature") + str(*d, "signature");
     }
     return;
   }

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "providers/http/headers.hpp"
+#include "providers/http/wire_json.hpp"
 #include "runtime/api/chat.hpp"
 #include "runtime/api/provider.hpp"
 
@@ -56,6 +57,7 @@ class StreamDecoder {
     int tool_index = -1;
     bool open = true;
     json wire;  // thinking/redacted_thinking: the block to send back
+    http::wire::DepthScan args_depth;  // tool_use: nesting of its input fragments so far
   };
   void fail(api::ProviderError e, const Emit& emit);
   void close_open_tools(const Emit& emit);

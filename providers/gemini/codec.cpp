@@ -11,6 +11,7 @@ using api::ErrorKind;
 using api::FinishReason;
 using api::ProviderError;
 using api::StreamEvent;
+using http::wire::count;
 using http::wire::find;
 using http::wire::num;
 using http::wire::str;
@@ -212,11 +213,11 @@ json build_request(const api::ChatRequest& req) {
 api::Usage usage_from_wire(const json& u) {
   api::Usage out;
   // promptTokenCount includes cached content; tool-use prompt tokens are input too.
-  out.input_tokens = num(u, "promptTokenCount") + num(u, "toolUsePromptTokenCount");
-  out.cached_input_tokens = num(u, "cachedContentTokenCount");
-  out.reasoning_tokens = num(u, "thoughtsTokenCount");
+  out.input_tokens = count(u, "promptTokenCount") + count(u, "toolUsePromptTokenCount");
+  out.cached_input_tokens = count(u, "cachedContentTokenCount");
+  out.reasoning_tokens = count(u, "thoughtsTokenCount");
   // candidatesTokenCount excludes thoughts; they are billed as output.
-  out.output_tokens = num(u, "candidatesTokenCount") + out.reasoning_tokens;
+  out.output_tokens = count(u, "candidatesTokenCount") + out.reasoning_tokens;
   return out;
 }
 
@@ -281,13 +282,13 @@ ProviderError error_from_status(int status, const json& err) {
 
 ProviderError decode_error(int status, std::string_view body, const http::Headers& headers,
                            std::chrono::system_clock::time_point now) {
-  json j = json::parse(body, nullptr, false);
+  json j = http::wire::parse(body);
   if (!j.is_discarded() && j.is_array() && !j.empty()) j = j[0];  // [{"error": {...}}] front ends
   json err = json::object();
   if (!j.is_discarded())
     if (const json* e = find(j, "error"); e && e->is_object()) err = *e;
   if (!err.contains("message")) {
-    std::string snippet(body.substr(0, 200));
+    std::string snippet = http::wire::snippet(body);
     err["message"] = "HTTP " + std::to_string(status) + (snippet.empty() ? "" : ": " + snippet);
   }
   ProviderError e = error_from_status(status, err);
@@ -322,9 +323,9 @@ void StreamDecoder::close_partial(const Emit& emit) {
 
 void StreamDecoder::on_data(std::string_view data, const Emit& emit) {
   if (done_ || error_) return;
-  json j = json::parse(data, nullptr, false);
+  json j = http::wire::parse(data);
   if (!j.is_discarded() && j.is_array() && j.size() == 1) j = j[0];
-  if (j.is_discarded() || !j.is_object()) return fail(malformed("stream chunk is not a JSON object"), emit);
+  if (j.is_discarded() || !j.is_object()) return fail(malformed(http::wire::parse_problem(data, "stream chunk is not a JSON object")), emit);
   if (const json* err = find(j, "error")) return fail(error_from_status(0, *err), emit);
   if (std::string m = str(j, "modelVersion"); !m.empty()) model_ = m;
   if (std::string id = str(j, "responseId"); !id.empty()) response_id_ = id;

@@ -30,6 +30,25 @@ std::optional<double> number(std::string_view s) {
   return v;
 }
 
+// Hints are untrusted: a delay past a year is clamped to a year (it means "not soon" either way)
+// and never reaches int64 or chrono arithmetic that could overflow.
+constexpr double kMaxDelayMs = 365.0 * 24 * 3'600'000;
+
+int64_t clamp_ms(double ms) { return ms >= kMaxDelayMs ? static_cast<int64_t>(kMaxDelayMs) : ms > 0 ? static_cast<int64_t>(ms) : 0; }
+
+// Milliseconds from `now` until the UTC time `tm` plus `extra_ms` (0 when past); none for a date
+// outside the years 1970..9999 or with out-of-range fields.
+std::optional<int64_t> delay_until(std::tm tm, double extra_ms, std::chrono::system_clock::time_point now) {
+  if (tm.tm_year < 70 || tm.tm_year > 8099 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+      tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60 ||
+      !(extra_ms >= 0 && extra_ms < 61'000))
+    return std::nullopt;
+  // In seconds first: a far date does not fit system_clock's nanoseconds.
+  double secs = static_cast<double>(timegm(&tm)) - static_cast<double>(std::chrono::system_clock::to_time_t(now));
+  auto sub = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  return clamp_ms(secs * 1000.0 + extra_ms - static_cast<double>(sub));
+}
+
 int month_index(std::string_view m) {
   static const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   for (int i = 0; i < 12; ++i)
@@ -39,22 +58,20 @@ int month_index(std::string_view m) {
 }  // namespace
 
 std::optional<int64_t> retry_after_ms(const Headers& h, std::chrono::system_clock::time_point now) {
-  if (auto v = number(header_value(h, "retry-after-ms"))) return static_cast<int64_t>(*v);
+  if (auto v = number(header_value(h, "retry-after-ms"))) return clamp_ms(*v);
   std::string_view ra = header_value(h, "retry-after");
   if (ra.empty()) return std::nullopt;
-  if (auto v = number(ra)) return static_cast<int64_t>(*v * 1000.0);
-  // HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT"
+  if (auto v = number(ra)) return clamp_ms(*v * 1000.0);
+  // HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT" (field widths bound every number)
   std::tm tm{};
   char mon[4] = {0};
   int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
   std::string s(ra);
-  if (std::sscanf(s.c_str(), "%*3s, %d %3s %d %d:%d:%d GMT", &day, mon, &year, &hh, &mm, &ss) != 6) return std::nullopt;
+  if (std::sscanf(s.c_str(), "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &day, mon, &year, &hh, &mm, &ss) != 6) return std::nullopt;
   int m = month_index(mon);
   if (m < 0) return std::nullopt;
   tm.tm_mday = day; tm.tm_mon = m; tm.tm_year = year - 1900; tm.tm_hour = hh; tm.tm_min = mm; tm.tm_sec = ss;
-  auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(at - now).count();
-  return d > 0 ? d : 0;
+  return delay_until(tm, 0, now);
 }
 
 std::optional<int64_t> parse_go_duration_ms(std::string_view s) {
@@ -83,7 +100,7 @@ std::optional<int64_t> parse_go_duration_ms(std::string_view s) {
     any = true;
   }
   if (!any) return std::nullopt;
-  return static_cast<int64_t>(std::ceil(total));
+  return clamp_ms(std::ceil(total));
 }
 
 std::optional<int64_t> rfc3339_delay_ms(std::string_view s, std::chrono::system_clock::time_point now) {
@@ -91,13 +108,10 @@ std::optional<int64_t> rfc3339_delay_ms(std::string_view s, std::chrono::system_
   int y = 0, mo = 0, d = 0, hh = 0, mm = 0;
   double sec = 0;
   std::string str(s);
-  if (std::sscanf(str.c_str(), "%d-%d-%dT%d:%d:%lfZ", &y, &mo, &d, &hh, &mm, &sec) != 6) return std::nullopt;
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%lfZ", &y, &mo, &d, &hh, &mm, &sec) != 6) return std::nullopt;
   if (str.empty() || str.back() != 'Z') return std::nullopt;
   tm.tm_year = y - 1900; tm.tm_mon = mo - 1; tm.tm_mday = d; tm.tm_hour = hh; tm.tm_min = mm; tm.tm_sec = 0;
-  auto at = std::chrono::system_clock::from_time_t(timegm(&tm)) +
-            std::chrono::milliseconds(static_cast<int64_t>(sec * 1000.0));
-  auto delta = std::chrono::duration_cast<std::chrono::milliseconds>(at - now).count();
-  return delta > 0 ? delta : 0;
+  return delay_until(tm, sec * 1000.0, now);  // NaN, negative or huge seconds are refused there
 }
 
 std::optional<int64_t> retry_hint_in_message(std::string_view message) {

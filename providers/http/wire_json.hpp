@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "runtime/api/chat.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::http::wire {
 
@@ -28,15 +29,63 @@ inline int64_t num(const json& j, const char* k) {
   double d = v->get<double>();
   return d > 9.0e18 || d < -9.0e18 ? 0 : static_cast<int64_t>(d);
 }
+// A token count: as num(), but negative or absurd counts (past 10^12) read as 0, so sums of
+// counts and the cost computed from them cannot overflow or go negative.
+inline int64_t count(const json& j, const char* k) {
+  int64_t n = num(j, k);
+  return n < 0 || n > 1'000'000'000'000 ? 0 : n;
+}
+
+// Nesting depth of JSON text, fed whole or in pieces (brackets outside strings). Copying, comparing
+// or printing a json value recurses once per level, so untrusted text nested past kMaxDepth is
+// refused before it becomes a value: a 100000-deep reply would otherwise overflow the stack.
+inline constexpr int kMaxDepth = 256;
+struct DepthScan {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  void feed(std::string_view s) {
+    for (char c : s) {
+      if (deepest > kMaxDepth) return;  // verdict reached
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') in_string = false;
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '[' || c == '{') {
+        if (++depth > deepest) deepest = depth;
+      } else if ((c == ']' || c == '}') && depth > 0) {
+        --depth;
+      }
+    }
+  }
+  bool too_deep() const noexcept { return deepest > kMaxDepth; }
+};
+inline bool too_deep(std::string_view text) {
+  DepthScan d;
+  d.feed(text);
+  return d.too_deep();
+}
+// Untrusted JSON text -> a value; discarded when it is not JSON or nests deeper than kMaxDepth.
+inline json parse(std::string_view text) {
+  if (too_deep(text)) return json(json::value_t::discarded);
+  return json::parse(text, nullptr, false);
+}
+// The malformed() detail for text that parse() refused (or that has the wrong shape): why, when
+// it was too deep, else `otherwise`.
+inline std::string parse_problem(std::string_view text, std::string otherwise) {
+  return too_deep(text) ? "JSON nests deeper than " + std::to_string(kMaxDepth) + " levels" : otherwise;
+}
 
 // Arguments as JSON text (OpenAI/Mistral wire form): strings pass through, values are dumped.
 inline std::string arguments_text(const json& args) {
-  return args.is_string() ? args.get<std::string>() : args.dump();
+  return args.is_string() ? args.get<std::string>() : json_text(args);
 }
-// JSON text -> parsed arguments; empty means {}; invalid JSON stays a string (the unified rule).
+// JSON text -> parsed arguments; empty means {}; invalid (or too deep) JSON stays a string (the
+// unified rule).
 inline json parse_arguments(std::string_view s) {
   if (s.empty()) return json::object();
-  auto j = json::parse(s, nullptr, false);
+  auto j = parse(s);
   return j.is_discarded() ? json(std::string(s)) : j;
 }
 // Arguments as an object (Anthropic/Gemini wire form): an unparseable string becomes {}.
@@ -67,6 +116,35 @@ inline bool split_data_url(std::string_view url, std::string& media_type, std::s
   media_type = std::string(url.substr(5, semi - 5));
   data = std::string(url.substr(comma + 1));
   return true;
+}
+
+// Length of the valid UTF-8 character at s[i], or 0 when the bytes there are not one (invalid,
+// overlong, a surrogate, or cut off by the end of `s`).
+inline size_t utf8_char_len(std::string_view s, size_t i) {
+  auto at = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
+  unsigned c = at(0);
+  if (c < 0x80) return 1;
+  if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
+  if (in(c, 0xE0, 0xEF))
+    return in(at(1), c == 0xE0 ? 0xA0 : 0x80, c == 0xED ? 0x9F : 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+  if (in(c, 0xF0, 0xF4))
+    return in(at(1), c == 0xF0 ? 0x90 : 0x80, c == 0xF4 ? 0x8F : 0xBF) && in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF)
+               ? 4 : 0;
+  return 0;
+}
+
+// The start of an untrusted body (at most `max` bytes) quoted in an error message, as valid UTF-8:
+// an invalid byte, or a character cut by the limit, becomes '?'.
+inline std::string snippet(std::string_view body, size_t max = 200) {
+  body = body.substr(0, max);
+  std::string out;
+  for (size_t i = 0; i < body.size();) {
+    size_t n = utf8_char_len(body, i);
+    out.append(n ? body.substr(i, n) : std::string_view("?"));
+    i += n ? n : 1;
+  }
+  return out;
 }
 
 // 64-bit FNV-1a, for stable synthesized ids.

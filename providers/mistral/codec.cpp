@@ -86,7 +86,7 @@ void adapt_request(json& body, const api::ChatRequest& req) {
 }
 
 std::string adapt_payload(std::string_view payload) {
-  json j = json::parse(payload, nullptr, false);
+  json j = http::wire::parse(payload);
   if (j.is_discarded() || !j.is_object()) return std::string(payload);
   bool changed = false;
   if (str(j, "object") == "error" || (!j.contains("error") && !j.contains("choices") && j.contains("message"))) {

@@ -11,6 +11,7 @@ using api::ProviderError;
 using api::StreamEvent;
 
 using http::wire::arguments_text;
+using http::wire::count;
 using http::wire::find;
 using http::wire::num;
 using http::wire::parse_arguments;
@@ -103,13 +104,13 @@ json build_request(const api::ChatRequest& req, const WireOptions& o) {
 
 api::Usage usage_from_wire(const json& u) {
   api::Usage out;
-  out.input_tokens = num(u, "prompt_tokens");
-  out.output_tokens = num(u, "completion_tokens");
+  out.input_tokens = count(u, "prompt_tokens");
+  out.output_tokens = count(u, "completion_tokens");
   if (const json* d = find(u, "prompt_tokens_details")) {
-    out.cached_input_tokens = num(*d, "cached_tokens");
-    out.cache_write_tokens = num(*d, "cache_write_tokens");
+    out.cached_input_tokens = count(*d, "cached_tokens");
+    out.cache_write_tokens = count(*d, "cache_write_tokens");
   }
-  if (const json* d = find(u, "completion_tokens_details")) out.reasoning_tokens = num(*d, "reasoning_tokens");
+  if (const json* d = find(u, "completion_tokens_details")) out.reasoning_tokens = count(*d, "reasoning_tokens");
   return out;
 }
 
@@ -123,8 +124,8 @@ FinishReason map_finish(std::string_view w, bool refusal) noexcept {
 }
 
 api::ProviderResult<ChatResult> decode_response(std::string_view body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return malformed("body is not a JSON object");
+  json j = http::wire::parse(body);
+  if (j.is_discarded() || !j.is_object()) return malformed(http::wire::parse_problem(body, "body is not a JSON object"));
   if (const json* err = find(j, "error")) return error_from_object(200, *err);
   ChatResult r;
   r.provider = "openai";
@@ -204,14 +205,14 @@ ProviderError error_from_object(int status, const json& err) {
 
 ProviderError decode_error(int status, std::string_view body, const http::Headers& headers,
                            std::chrono::system_clock::time_point now) {
-  json j = json::parse(body, nullptr, false);
+  json j = http::wire::parse(body);
   json err = json::object();
   if (!j.is_discarded() && j.is_object()) {
     if (const json* e = find(j, "error")) err = *e;
   }
   if (!err.is_object() && !err.is_string()) err = json::object();
   if (err.is_object() && !err.contains("message")) {
-    std::string snippet(body.substr(0, 200));
+    std::string snippet = http::wire::snippet(body);
     err["message"] = "HTTP " + std::to_string(status) + (snippet.empty() ? "" : ": " + snippet);
   }
   ProviderError e = error_from_object(status, err);
@@ -243,8 +244,8 @@ void StreamDecoder::on_data(std::string_view data, const Emit& emit) {
     done_ = true;
     return;
   }
-  json j = json::parse(data, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(malformed("stream chunk is not JSON"), emit);
+  json j = http::wire::parse(data);
+  if (j.is_discarded() || !j.is_object()) return fail(malformed(http::wire::parse_problem(data, "stream chunk is not JSON")), emit);
   if (const json* err = find(j, "error")) return fail(error_from_object(0, *err), emit);
   if (std::string m = str(j, "model"); !m.empty()) model_ = m;
   if (const json* choices = find(j, "choices"); choices && choices->is_array()) {
@@ -275,7 +276,7 @@ void StreamDecoder::on_data(std::string_view data, const Emit& emit) {
             int64_t idx = find(c, "index") ? num(c, "index") : static_cast<int64_t>(k);
             if (idx < 0 || idx >= 1024) return fail(malformed("tool call index out of range"), emit);
             auto i = static_cast<size_t>(idx);
-            if (started_.size() <= i) started_.resize(i + 1, false), ended_.resize(i + 1, false);
+            if (started_.size() <= i) started_.resize(i + 1, false), ended_.resize(i + 1, false), depth_.resize(i + 1);
             const json* fn = find(c, "function");
             if (!started_[i]) {
               // The first delta of a call carries id and name (once; later repeats are ignored).
@@ -292,6 +293,9 @@ void StreamDecoder::on_data(std::string_view data, const Emit& emit) {
               const json* a = find(*fn, "arguments");
               std::string frag = !a ? std::string{} : a->is_string() ? a->get<std::string>() : a->dump();
               if (!frag.empty()) {
+                // The assembler parses the joined fragments: refuse them nested too deep.
+                depth_[i].feed(frag);
+                if (depth_[i].too_deep()) return fail(malformed("tool call arguments nest too deeply"), emit);
                 StreamEvent s;
                 s.type = StreamEvent::Type::tool_call_delta;
                 s.index = static_cast<int>(i);
@@ -337,7 +341,7 @@ ChatResult StreamDecoder::base() const {
 }
 
 Result<std::vector<std::string>> decode_models(std::string_view body) {
-  json j = json::parse(body, nullptr, false);
+  json j = http::wire::parse(body);
   const json* data = j.is_discarded() ? nullptr : find(j, "data");
   if (!data || !data->is_array()) return make_error(Errc::invalid_argument, "models list: no data array");
   std::vector<std::string> out;

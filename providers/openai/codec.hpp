@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "providers/http/headers.hpp"
+#include "providers/http/wire_json.hpp"
 #include "runtime/api/chat.hpp"
 #include "runtime/api/provider.hpp"
 
@@ -56,6 +57,7 @@ class StreamDecoder {
   void fail(api::ProviderError e, const Emit& emit);
   std::string model_, provider_finish_;
   std::vector<bool> started_, ended_;
+  std::vector<http::wire::DepthScan> depth_;  // per call: nesting of its argument fragments so far
   bool refusal_ = false;
   bool done_ = false;
   std::optional<api::ProviderError> error_;
