@@ -3,7 +3,7 @@
 // sandbox, its tojson: json.dumps(ensure_ascii=False, sort_keys=False), raise_exception and
 // strftime_now). Depends on: fh::core only. Pure computation, single-threaded, no I/O.
 // Untrusted templates: anything unsupported or wrong is an fh::Error naming the construct and the
-// line; nesting depth, output size and loop iterations are bounded; nothing crashes.
+// line; nesting depth, output size, loop iterations and total work are bounded; nothing crashes.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,10 @@ struct RenderOptions {
   size_t max_output = 4u << 20;       // bytes of output (also caps any single string or list)
   int max_depth = 128;                // syntax nesting and macro recursion
   int64_t max_iterations = 1000000;   // loop iterations in total
+  // Evaluation steps in total: one per statement and expression evaluated, plus one per 8 bytes
+  // of every string (copying it costs that much) and one per 16 items of every list or dict
+  // (builtins scan them) an expression yields. Bounds the time of templates whose loops and recursion stay in the limits.
+  int64_t max_steps = 20000000;
   std::optional<std::time_t> now;     // strftime_now's clock (UTC); unset = the real time
 };
 

@@ -19,6 +19,11 @@ struct TemplateError : std::runtime_error {
       : std::runtime_error(std::move(msg)), line(ln), raised(from_raise) {}
 };
 
+// A limit of RenderOptions was hit: render() reports limit_exceeded.
+struct LimitError : TemplateError {
+  using TemplateError::TemplateError;
+};
+
 struct Expr;
 using ExprP = std::unique_ptr<Expr>;
 

@@ -11,7 +11,14 @@ namespace {
 [[noreturn]] void fail(const BuiltinEnv& env, const std::string& msg) { throw TemplateError(msg, env.line); }
 
 void check_size(const BuiltinEnv& env, size_t n) {
-  if (n > env.max_size) throw TemplateError("value exceeds the output size limit", env.line);
+  if (n > env.max_size)
+    throw LimitError("value exceeds the output size limit of " + std::to_string(env.max_size) + " bytes", env.line);
+}
+
+// Lists a builtin makes are capped like the interpreter's (a value is ~100 bytes).
+void check_items(const BuiltinEnv& env, size_t n) {
+  if (n > env.max_size / 64)
+    throw LimitError("list exceeds " + std::to_string(env.max_size / 64) + " items", env.line);
 }
 
 // Returns a copy: callers pass temporaries as `def`.
@@ -97,6 +104,7 @@ Value split(const std::string& s, const Value& sep, int64_t maxsplit, const Buil
       }
       size_t e = k;
       while (e < s.size() && !py_space(s[e])) ++e;
+      check_items(env, out.size() + 1);
       out.push_back(Value::string(s.substr(k, e - k)));
       k = e;
     }
@@ -107,6 +115,7 @@ Value split(const std::string& s, const Value& sep, int64_t maxsplit, const Buil
   while (true) {
     size_t hit = s.find(sep.s, pos);
     if (hit == std::string::npos || (maxsplit >= 0 && int64_t(out.size()) >= maxsplit)) break;
+    check_items(env, out.size() + 2);
     out.push_back(Value::string(s.substr(pos, hit - pos)));
     pos = hit + sep.s.size();
   }
@@ -232,6 +241,7 @@ List iterate(const Value& v, const BuiltinEnv& env) {
       return out;
     }
     case Value::Kind::string: {
+      check_items(env, utf8_length(v.s));
       List out;
       for (auto& c : utf8_chars(v.s)) out.push_back(Value::string(c));
       return out;
@@ -254,10 +264,15 @@ Value get_item(const Value& obj, const Value& key, const BuiltinEnv& env) {
       return k >= 0 && k < n ? (*obj.l)[size_t(k)] : Value::undefined();
     }
     case Value::Kind::string: {
+      // Walks the characters instead of splitting the string: s[i] in a loop stays cheap.
       if (key.kind != Value::Kind::integer) return Value::undefined();
-      auto chars = utf8_chars(obj.s);
-      int64_t n = int64_t(chars.size()), k = key.i < 0 ? key.i + n : key.i;
-      return k >= 0 && k < n ? Value::string(chars[size_t(k)]) : Value::undefined();
+      int64_t n = 0;
+      for (size_t p = 0; p < obj.s.size(); p += utf8_char_len(obj.s, p)) ++n;
+      int64_t k = key.i < 0 ? key.i + n : key.i;
+      if (k < 0 || k >= n) return Value::undefined();
+      size_t p = 0;
+      for (; k > 0; --k) p += utf8_char_len(obj.s, p);
+      return Value::string(obj.s.substr(p, utf8_char_len(obj.s, p)));
     }
     default: return Value::undefined();
   }
@@ -321,7 +336,7 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& args, const B
     if (name == "even") return v.i % 2 == 0;
     int64_t d = to_int(other(), 0);
     if (d == 0) fail(env, "divisibleby 0");
-    return v.i % d == 0;
+    return d == -1 || v.i % d == 0;  // INT64_MIN % -1 would trap
   }
   if (name == "lower") return v.is_string() && lower(v.s) == v.s;
   if (name == "upper") return v.is_string() && upper(v.s) == v.s;
@@ -353,6 +368,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& args, cons
         default: out += c;
       }
     }
+    check_size(env, out.size());
     return Value::string(out);
   }
   if (name == "string") return v.is_string() ? v : Value::string(to_str(v));
@@ -418,7 +434,10 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& args, cons
     return Value::number(def.as_double());
   }
   if (name == "abs") {
-    if (v.kind == K::integer) return Value::integer(v.i < 0 ? -v.i : v.i);
+    if (v.kind == K::integer) {
+      if (v.i == INT64_MIN) fail(env, "integer overflow");
+      return Value::integer(v.i < 0 ? -v.i : v.i);
+    }
     if (v.kind == K::number) return Value::number(std::fabs(v.f));
     fail(env, "abs needs a number");
   }
@@ -513,7 +532,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& args, cons
   if (name == "round") {
     int64_t prec = to_int(arg(args, 0, "precision", Value::integer(0)), 0);
     double scale = std::pow(10.0, double(std::clamp<int64_t>(prec, 0, 15)));
-    return Value::number(std::round(v.as_double() * scale) / scale);
+    const double r = std::round(v.as_double() * scale) / scale;
+    return Value::number(std::isfinite(r) ? r : v.as_double());  // 1e300 * scale overflows
   }
   if (name == "indent") {
     int64_t width = to_int(arg(args, 0, "width", Value::integer(4)), 4);
@@ -567,7 +587,8 @@ std::optional<Value> call_method(const Value& obj, const std::string& name, Call
       return Value::integer(p == std::string::npos ? -1 : int64_t(utf8_length(s.substr(0, p))));
     }
     if (name == "count") {
-      const std::string& t = need_str(arg(args, 0, "sub", none), env, "count");
+      const Value sub = arg(args, 0, "sub", none);  // a named copy: need_str returns a reference into it
+      const std::string& t = need_str(sub, env, "count");
       if (t.empty()) return Value::integer(int64_t(utf8_length(s)) + 1);
       int64_t n = 0;
       for (size_t p = s.find(t); p != std::string::npos; p = s.find(t, p + t.size())) ++n;
@@ -614,6 +635,7 @@ std::optional<Value> call_method(const Value& obj, const std::string& name, Call
           }
           if (x.is_undefined()) fail(env, "format: no argument for '{" + field + "}'");
           out += to_str(x);
+          check_size(env, out.size());
           k = close;
           continue;
         }

@@ -1,6 +1,7 @@
 // The template evaluator: walks the syntax tree with scopes (for loops and macros get their own,
 // `if` does not), HF's globals, and the limits of RenderOptions. Internal errors travel as
 // TemplateError and become an fh::Error at render()'s boundary.
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -9,10 +10,6 @@
 
 namespace fh::local::jinja {
 namespace {
-
-struct LimitError : TemplateError {
-  using TemplateError::TemplateError;
-};
 
 struct Scope {
   std::unordered_map<std::string, Value> vars;
@@ -28,9 +25,45 @@ struct Scope {
 
 enum class Flow { normal, brk, cont };
 
+// Lists and dicts a namespace attribute may hold, nested: the recursive printers, comparisons
+// and destructors stay far from the stack's end.
+constexpr int kMaxValueDepth = 256;
+
+// Nesting of the lists and dicts in v, counted up to limit + 1. Namespaces are not entered: the
+// interpreter owns them all (see Interp::namespaces_).
+int nesting(const Value& v, int limit) {
+  if (limit < 0) return 1;
+  int inner = 0;
+  if (v.is_list()) {
+    for (const Value& x : *v.l)
+      if ((inner = std::max(inner, nesting(x, limit - 1))) > limit) break;
+  } else if (v.is_dict() && !v.d->is_namespace) {
+    for (const auto& [k, x] : v.d->items)
+      if ((inner = std::max(inner, nesting(x, limit - 1))) > limit) break;
+  } else {
+    return 0;
+  }
+  return 1 + inner;
+}
+
+// Bytes of the strings a list holds directly (copying the list copies them; nested lists are
+// shared, not copied).
+size_t string_bytes(const List& l) {
+  size_t n = 0;
+  for (const Value& x : l) n += x.s.size();
+  return n;
+}
+
 class Interp {
  public:
   Interp(const RenderOptions& o) : opts_(o) {}
+  // Namespaces are the only mutable values, so the only way to a reference cycle (ns.me = ns)
+  // or to a chain deeper than any recursion could free: empty them all, without recursion.
+  ~Interp() {
+    for (auto& ns : namespaces_) ns->items.clear();
+  }
+  Interp(const Interp&) = delete;
+  Interp& operator=(const Interp&) = delete;
 
   std::string run(const Template& t, const Value& ctx) {
     Scope globals;
@@ -49,7 +82,9 @@ class Interp {
   Scope* top_ = nullptr;
   int depth_ = 0;
   int64_t iterations_ = 0;
+  int64_t steps_ = 0;
   int line_ = 0;
+  std::vector<std::shared_ptr<Dict>> namespaces_;  // every namespace() made, see ~Interp
 
   BuiltinEnv env() const { return BuiltinEnv{line_, opts_.max_output}; }
   [[noreturn]] void fail(const std::string& m) const { throw TemplateError(m, line_); }
@@ -59,6 +94,21 @@ class Interp {
   }
   void check_size(size_t n) const {
     if (n > opts_.max_output) throw LimitError("output exceeds the limit of " + std::to_string(opts_.max_output) + " bytes", line_);
+  }
+
+  // The work budget (RenderOptions::max_steps).
+  void charge(int64_t n) {
+    steps_ += n;
+    if (steps_ > opts_.max_steps)
+      throw LimitError("template exceeds " + std::to_string(opts_.max_steps) + " evaluation steps", line_);
+  }
+  static int64_t weight(const Value& v) {
+    switch (v.kind) {
+      case Value::Kind::string: return int64_t(v.s.size() / 8);
+      case Value::Kind::list: return int64_t(v.l->size() / 16);  // a copy is shared; scans are not
+      case Value::Kind::dict: return int64_t(v.d->items.size() / 16);
+      default: return 0;
+    }
   }
 
   struct Depth {
@@ -82,9 +132,10 @@ class Interp {
       size_t n = std::strftime(buf, sizeof buf, a.pos[0].s.c_str(), &tm);
       return Value::string(std::string(buf, n));
     });
-    g.vars["namespace"] = Value::callable([](CallArgs& a) -> Value {
+    g.vars["namespace"] = Value::callable([this](CallArgs& a) -> Value {
       Value ns = Value::dict();
       ns.d->is_namespace = true;
+      namespaces_.push_back(ns.d);
       for (auto& p : a.pos)
         if (p.is_dict())
           for (auto& [k, v] : p.d->items) ns.d->set(k, v);
@@ -108,10 +159,11 @@ class Interp {
       if (a.pos.size() >= 3) step = a.pos[2].i;
       if (step == 0) fail("range step must not be zero");
       List out;
-      for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
+      for (int64_t k = start; step > 0 ? k < stop : k > stop;) {
         if (int64_t(out.size()) >= opts_.max_iterations) throw LimitError("range too large", line_);
         check_list(out.size() + 1);
         out.push_back(Value::integer(k));
+        if (__builtin_add_overflow(k, step, &k)) break;  // the next value is past stop anyway
       }
       return Value::list(std::move(out));
     });
@@ -134,8 +186,9 @@ class Interp {
   Flow exec(const Node& n, Scope& sc, std::string& out) {
     Depth d(*this);
     if (n.k != Node::K::text) line_ = n.line;
+    charge(1);
     switch (n.k) {
-      case Node::K::text: emit(out, n.text); return Flow::normal;
+      case Node::K::text: charge(int64_t(n.text.size() / 8)); emit(out, n.text); return Flow::normal;
       case Node::K::output: emit(out, to_str(eval(*n.expr, sc))); return Flow::normal;
       case Node::K::if_:
         for (size_t k = 0; k < n.bodies.size(); ++k) {
@@ -157,8 +210,14 @@ class Interp {
       }
       case Node::K::macro: sc.vars[n.name] = make_macro(n, nullptr, nullptr); return Flow::normal;
       case Node::K::call_block: {
-        Scope* captured = &sc;
-        Value caller = make_macro(n, nullptr, captured);
+        // caller() reads this block's scope, which may be a loop's and die with it: a macro that
+        // stores caller in a namespace must not be able to call it after the block ends.
+        auto alive = std::make_shared<bool>(true);
+        struct Expire {
+          std::shared_ptr<bool> flag;
+          ~Expire() { *flag = false; }
+        } expire{alive};
+        Value caller = make_macro(n, &sc, alive);
         const Expr& call = *n.expr;
         Value fn = eval(*call.a, sc);
         if (fn.kind != Value::Kind::callable) fail("{% call %} target is not a macro");
@@ -184,6 +243,8 @@ class Interp {
       Value* target = sc.find(n.targets[0]);
       if (!target || !target->is_dict() || !target->d->is_namespace)
         fail("cannot assign attribute '" + n.attr + "' on '" + n.targets[0] + "': not a namespace()");
+      if (nesting(v, kMaxValueDepth) > kMaxValueDepth)
+        throw LimitError("value nested deeper than " + std::to_string(kMaxValueDepth) + " levels", line_);
       target->d->set(n.attr, v);
       return;
     }
@@ -252,10 +313,12 @@ class Interp {
     return Flow::normal;
   }
 
-  // A macro (or the body of a {% call %} block, when `caller_scope` is set) as a callable value.
-  Value make_macro(const Node& n, Scope*, Scope* caller_scope) {
+  // A macro (or the body of a {% call %} block, when `caller_scope` is set: callable while
+  // *alive) as a callable value.
+  Value make_macro(const Node& n, Scope* caller_scope, std::shared_ptr<bool> alive) {
     const Node* node = &n;
-    return Value::callable([this, node, caller_scope](CallArgs& a) -> Value {
+    return Value::callable([this, node, caller_scope, alive](CallArgs& a) -> Value {
+      if (alive && !*alive) fail("caller() called after its {% call %} block ended");
       Depth d(*this);
       Scope sc;
       sc.parent = caller_scope ? caller_scope : top_;
@@ -319,6 +382,7 @@ class Interp {
       }
       if (a.is_list() && b.is_list()) {
         check_list(a.l->size() + b.l->size());
+        check_size(string_bytes(*a.l) + string_bytes(*b.l));
         List l = *a.l;
         l.insert(l.end(), b.l->begin(), b.l->end());
         return Value::list(std::move(l));
@@ -331,8 +395,12 @@ class Interp {
         int64_t n = cnt->kind == K::integer ? cnt->i : cnt->b;
         if (n <= 0) return seq->is_string() ? Value::string("") : Value::list();
         size_t unit = seq->is_string() ? seq->s.size() : seq->l->size();
-        if (unit && uint64_t(n) > opts_.max_output / unit) check_size(opts_.max_output + 1);
-        if (seq->is_list()) check_list(unit * size_t(n));
+        if (unit == 0) return *seq;  // empty: do not loop n times for nothing
+        if (uint64_t(n) > opts_.max_output / unit) check_size(opts_.max_output + 1);
+        if (seq->is_list()) {
+          check_list(unit * size_t(n));
+          check_size(string_bytes(*seq->l) * size_t(n));
+        }
         if (seq->is_string()) {
           std::string s;
           for (int64_t k = 0; k < n; ++k) s += seq->s;
@@ -360,6 +428,7 @@ class Interp {
       }
       if (op == "**") {
         if (y < 0) return Value::number(std::pow(double(x), double(y)));
+        if (x == -1) return Value::integer(y % 2 ? -1 : 1);
         int64_t acc = 1;
         for (int64_t k = 0; k < y; ++k) {
           if (__builtin_mul_overflow(acc, x, &acc)) fail("integer overflow");
@@ -416,14 +485,22 @@ class Interp {
     };
     int64_t start = norm(parts[0], step > 0 ? 0 : n - 1), stop = norm(parts[1], step > 0 ? n : -1);
     std::string s;
-    for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
+    for (int64_t k = start; step > 0 ? k < stop : k > stop;) {
       if (v.is_list()) items.push_back((*v.l)[size_t(k)]);
       else s += chars[size_t(k)];
+      if (__builtin_add_overflow(k, step, &k)) break;  // past either end
     }
     return v.is_list() ? Value::list(std::move(items)) : Value::string(std::move(s));
   }
 
+  // Every evaluation is charged to the work budget, with the size of what it yields.
   Value eval(const Expr& e, Scope& sc) {
+    Value v = eval_node(e, sc);
+    charge(1 + weight(v));
+    return v;
+  }
+
+  Value eval_node(const Expr& e, Scope& sc) {
     Depth d(*this);
     line_ = e.line;
     switch (e.k) {
@@ -435,7 +512,11 @@ class Interp {
       case Expr::K::list:
       case Expr::K::tuple: {
         List l;
-        for (auto& x : e.args) l.push_back(eval(*x, sc));
+        size_t bytes = 0;
+        for (auto& x : e.args) {
+          l.push_back(eval(*x, sc));
+          check_size(bytes += l.back().s.size());
+        }
         return e.k == Expr::K::tuple ? Value::make_tuple(std::move(l)) : Value::list(std::move(l));
       }
       case Expr::K::dict: {

@@ -42,6 +42,12 @@ class Parser {
 
   [[noreturn]] void fail(const std::string& msg) const { throw TemplateError(msg, line_); }
 
+  // Each link of a flat chain (a + b + c, x|f|g, a.b.c, x if c else ...) nests the tree one
+  // level deeper, and evaluating (and freeing) it recurses that deep: links count as nesting.
+  void link(int& links) {
+    if (++links + depth_ > max_depth_) throw TemplateError("template nested too deeply", line_);
+  }
+
   const Tok& cur() const {
     static const Tok end_tok;
     return ti_ < toks_->size() ? (*toks_)[ti_] : end_tok;
@@ -261,7 +267,9 @@ class Parser {
   ExprP parse_or_ternary(bool with_cond) {
     DepthGuard g(*this);
     ExprP e = parse_or();
+    int links = 0;
     while (with_cond && at_name("if")) {
+      link(links);
       ++ti_;
       auto c = make(Expr::K::cond);
       c->b = parse_or();
@@ -277,7 +285,9 @@ class Parser {
 
   ExprP parse_or() {
     ExprP e = parse_and();
+    int links = 0;
     while (at_name("or")) {
+      link(links);
       ++ti_;
       auto o = make(Expr::K::or_);
       o->a = std::move(e);
@@ -289,7 +299,9 @@ class Parser {
 
   ExprP parse_and() {
     ExprP e = parse_not();
+    int links = 0;
     while (at_name("and")) {
+      link(links);
       ++ti_;
       auto o = make(Expr::K::and_);
       o->a = std::move(e);
@@ -312,6 +324,7 @@ class Parser {
 
   ExprP parse_compare() {
     ExprP e = parse_math1();
+    int links = 0;
     while (true) {
       std::string op;
       bool neg = false;
@@ -329,6 +342,7 @@ class Parser {
       } else {
         return e;
       }
+      link(links);
       auto c = make(Expr::K::compare);
       c->name = op;
       c->negated = neg;
@@ -348,7 +362,9 @@ class Parser {
 
   ExprP parse_math1() {
     ExprP e = parse_concat();
+    int links = 0;
     while (at_op("+") || at_op("-")) {
+      link(links);
       std::string op = cur().s;
       ++ti_;
       e = binop(op, std::move(e), parse_concat());
@@ -370,7 +386,9 @@ class Parser {
 
   ExprP parse_math2() {
     ExprP e = parse_pow();
+    int links = 0;
     while (at_op("*") || at_op("/") || at_op("//") || at_op("%")) {
+      link(links);
       std::string op = cur().s;
       ++ti_;
       e = binop(op, std::move(e), parse_pow());
@@ -380,7 +398,9 @@ class Parser {
 
   ExprP parse_pow() {
     ExprP e = parse_unary(true);
+    int links = 0;
     while (at_op("**")) {
+      link(links);
       ++ti_;
       e = binop("**", std::move(e), parse_unary(true));
     }
@@ -424,7 +444,9 @@ class Parser {
   ExprP parse_filter_chain(ExprP e) {
     // e == nullptr: a filter section without operand ({% filter %}, {% set x | f %}).
     bool first = true;
+    int links = 0;
     while (true) {
+      if (at_op("|") || at_name("is") || at_op("(")) link(links);
       if (at_op("|") || (first && !e)) {
         if (at_op("|")) ++ti_;
         first = false;
@@ -468,7 +490,9 @@ class Parser {
   }
 
   ExprP parse_postfix(ExprP e) {
+    int links = 0;
     while (true) {
+      if (at_op(".") || at_op("[") || at_op("(")) link(links);
       if (at_op(".")) {
         ++ti_;
         auto a = make(Expr::K::attr);

@@ -125,14 +125,19 @@ static std::string repr_string(const std::string& s) {
   return out;
 }
 
-std::string repr(const Value& v) {
+// Containers nested deeper than this print as "..." and compare unequal: the interpreter keeps
+// values far shallower, this only keeps the recursion off the stack's end.
+constexpr int kMaxRecursion = 1024;
+
+static std::string repr_at(const Value& v, int depth) {
+  if (depth > kMaxRecursion && (v.is_list() || v.is_dict())) return "...";
   switch (v.kind) {
     case Value::Kind::string: return repr_string(v.s);
     case Value::Kind::list: {
       std::string out = v.tuple ? "(" : "[";
       for (size_t k = 0; k < v.l->size(); ++k) {
         if (k) out += ", ";
-        out += repr((*v.l)[k]);
+        out += repr_at((*v.l)[k], depth + 1);
       }
       if (v.tuple && v.l->size() == 1) out += ",";
       return out + (v.tuple ? ")" : "]");
@@ -144,13 +149,15 @@ std::string repr(const Value& v) {
       for (auto& [k, x] : v.d->items) {
         if (!first) out += ", ";
         first = false;
-        out += repr_string(k) + ": " + repr(x);
+        out += repr_string(k) + ": " + repr_at(x, depth + 1);
       }
       return out + "}";
     }
     default: return to_str(v);
   }
 }
+
+std::string repr(const Value& v) { return repr_at(v, 0); }
 
 std::string to_str(const Value& v) {
   switch (v.kind) {
@@ -167,7 +174,8 @@ std::string to_str(const Value& v) {
   return "";
 }
 
-bool equals(const Value& a, const Value& b) {
+static bool equals_at(const Value& a, const Value& b, int depth) {
+  if (depth > kMaxRecursion) return false;
   if (a.is_numeric() && b.is_numeric()) {
     if (a.kind != Value::Kind::number && b.kind != Value::Kind::number) {
       int64_t x = a.kind == Value::Kind::integer ? a.i : int64_t(a.b);
@@ -184,7 +192,7 @@ bool equals(const Value& a, const Value& b) {
     case Value::Kind::list: {
       if (a.l->size() != b.l->size()) return false;
       for (size_t k = 0; k < a.l->size(); ++k)
-        if (!equals((*a.l)[k], (*b.l)[k])) return false;
+        if (!equals_at((*a.l)[k], (*b.l)[k], depth + 1)) return false;
       return true;
     }
     case Value::Kind::dict: {
@@ -192,7 +200,7 @@ bool equals(const Value& a, const Value& b) {
       if (a.d->items.size() != b.d->items.size()) return false;
       for (auto& [k, x] : a.d->items) {
         const Value* y = b.d->find(k);
-        if (!y || !equals(x, *y)) return false;
+        if (!y || !equals_at(x, *y, depth + 1)) return false;
       }
       return true;
     }
@@ -200,6 +208,8 @@ bool equals(const Value& a, const Value& b) {
     default: return false;
   }
 }
+
+bool equals(const Value& a, const Value& b) { return equals_at(a, b, 0); }
 
 static void json_string(std::string& out, const std::string& s) {
   out += '"';
@@ -306,12 +316,16 @@ Value from_json(const json& j) {
   }
 }
 
+size_t utf8_char_len(std::string_view s, size_t k) {
+  unsigned char c = static_cast<unsigned char>(s[k]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  return k + n > s.size() ? 1 : n;
+}
+
 std::vector<std::string> utf8_chars(std::string_view s) {
   std::vector<std::string> out;
   for (size_t k = 0; k < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[k]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    if (k + n > s.size()) n = 1;
+    const size_t n = utf8_char_len(s, k);
     out.emplace_back(s.substr(k, n));
     k += n;
   }

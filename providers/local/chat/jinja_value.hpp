@@ -79,6 +79,7 @@ std::string float_repr(double d);
 Value from_json(const json& j);
 // Unicode-aware string helpers (strings are UTF-8; Python indexes code points).
 std::vector<std::string> utf8_chars(std::string_view s);
+size_t utf8_char_len(std::string_view s, size_t k);  // bytes of the character utf8_chars cuts at k
 size_t utf8_length(std::string_view s);
 
 }  // namespace fh::local::jinja

@@ -450,6 +450,13 @@ Result<Ok> Grammar::finalize() {
     suffix_min_[p] = flat_[p].kind == Elem::end ? 0 : sat_add(elem_min(flat_[p]), suffix_min_[p + 1]);
   if (rule_min_[size_t(root_)] == kInf)
     return make_error(Errc::invalid_argument, "grammar: the schema has no finite instance");
+  // Nested minItems / minLength multiply: [[[...]]] with minItems 4096 at three levels needs
+  // 4096^3 items. shortest_completion() would build that; no generation budget could hold it.
+  for (size_t r = 0; r < R; ++r)
+    if (rule_min_[r] != kInf && rule_min_[r] > kMaxShortest)
+      return make_error(Errc::invalid_argument,
+                        "grammar: '" + rules_[r].name + "' needs at least " + std::to_string(rule_min_[r]) +
+                            " bytes (limit " + std::to_string(kMaxShortest) + ")");
   return Ok{};
 }
 

@@ -111,13 +111,15 @@ class Grammar {
   size_t min_length() const { return rule_min_[size_t(root_)]; }  // SIZE_MAX: matches nothing
   size_t rule_count() const { return rules_.size(); }
   size_t leaf_count() const { return leaves_.size(); }
+  static constexpr size_t kMaxShortest = size_t(1) << 20;  // bytes of any rule's shortest instance
 
   // Internal construction (used by the schema compiler).
   int32_t add_rule(Rule r);
   int32_t add_leaf(Leaf l);
   Rule& rule(int32_t id) { return rules_[size_t(id)]; }
   void set_root(int32_t r) { root_ = r; }
-  // Lays out `flat`, computes shortest lengths and rejects left recursion / no finite instance.
+  // Lays out `flat`, computes shortest lengths and rejects left recursion / no finite instance /
+  // a rule whose shortest instance is longer than kMaxShortest bytes (no generation could end).
   Result<Ok> finalize();
 
  private:

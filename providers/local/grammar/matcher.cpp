@@ -16,6 +16,7 @@ uint64_t mix(uint64_t h, uint64_t v) {
 }
 
 constexpr int kExpandGuard = 4096;  // recursion through rules that consume nothing
+constexpr int kExpandDedupAfter = 64;  // expand() calls before repeats are looked for
 
 }  // namespace
 
@@ -68,6 +69,16 @@ void Matcher::push_top(Top t, std::vector<Top>& out, size_t out_begin) const {
 void Matcher::expand(int32_t pos, int32_t parent, std::vector<Top>& out, size_t out_begin, bool& complete,
                      int guard) const {
   if (guard > kExpandGuard) return;
+  // Alternatives that reach the same rule by several paths (anyOf of $refs of anyOf ...) would
+  // expand it once per path, 2^depth times: past a few dozen calls, expand each (pos, frame) once.
+  // Equal pairs expand to equal tops, so skipping repeats changes nothing.
+  if (guard == 0) {
+    expand_calls_ = 0;
+    if (!expanded_.empty()) expanded_.clear();
+  }
+  if (++expand_calls_ > kExpandDedupAfter &&
+      !expanded_.insert((uint64_t(uint32_t(pos)) << 32) | uint32_t(parent)).second)
+    return;
   const auto& flat = g_->flat();
   const Elem e = flat[size_t(pos)];
   switch (e.kind) {

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "providers/local/grammar/grammar.hpp"
@@ -136,6 +137,10 @@ class Matcher {
   mutable std::vector<Node> nodes_;
   mutable std::vector<Top> scratch_;
   mutable std::vector<uint8_t> allowed_;
+  // One expansion (expand() from guard 0): calls so far, and the (pos, frame) pairs already
+  // expanded once it grows past a few dozen calls.
+  mutable int expand_calls_ = 0;
+  mutable std::unordered_set<uint64_t> expanded_;
   mutable size_t budget_ = SIZE_MAX;
 };
 

@@ -1,11 +1,13 @@
 // JSON Schema -> Grammar. One rule per schema node; $ref targets compile once (recursion is a
 // rule referring to itself). Every failure names the keyword and the JSON pointer of the node.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
 
 #include "providers/local/grammar/grammar.hpp"
+#include "runtime/core/json_text.hpp"
 
 namespace fh::grammar {
 namespace {
@@ -30,8 +32,6 @@ const std::set<std::string, std::less<>> kKnown = {
 
 const json kTrue = true;  // the schema that accepts anything
 
-std::string dump(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 std::string escape_pointer(const std::string& key) {
   std::string out;
   for (char c : key) {
@@ -45,7 +45,12 @@ std::string escape_pointer(const std::string& key) {
 bool type_matches(const std::string& t, const json& v) {
   if (t == "null") return v.is_null();
   if (t == "boolean") return v.is_boolean();
-  if (t == "integer") return v.is_number_integer() || (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())));
+  if (t == "integer") {
+    if (v.is_number_integer()) return true;
+    if (!v.is_number_float()) return false;
+    const double d = v.get<double>();  // whole, and in int64 range before the cast (1e300 is not)
+    return std::fabs(d) < 9.2e18 && d == double(int64_t(d));
+  }
   if (t == "number") return v.is_number();
   if (t == "string") return v.is_string();
   if (t == "array") return v.is_array();
@@ -174,7 +179,7 @@ class Compiler {
     for (const json& v : values) {
       if (!types.empty() && std::none_of(types.begin(), types.end(), [&](const std::string& t) { return type_matches(t, v); }))
         continue;
-      options.push_back(dump(v));
+      options.push_back(json_text(v));
       bytes += options.back().size();
       if (bytes > kMaxEnumBytes) return fail(at, "enum", "'enum' too large (over 4 MiB of JSON)");
     }
@@ -265,7 +270,7 @@ class Compiler {
       const json& sub = pit != props->end() ? *pit : kTrue;  // a reference: never copy a subtree
       const int32_t value = compile(sub, at + "/properties/" + escape_pointer(key), depth + 1);
       if (value < 0) return -1;
-      const std::string name = dump(json(key)) + ":";
+      const std::string name = json_text(json(key)) + ":";
       const bool optional = i >= n_required;
       Rule f{{{lit(name), {Elem::ref, value}, {Elem::ref, next[i + 1]}}}, at + "/" + key};
       Rule x{{{lit("," + name), {Elem::ref, value}, {Elem::ref, next[i + 1]}}}, at + "/" + key};
