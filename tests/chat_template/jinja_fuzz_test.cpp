@@ -23,7 +23,7 @@ using fh::test::Lcg;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
+std::string read_text(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   REQUIRE_MESSAGE(f, "cannot open " << p);
   std::stringstream ss;
@@ -34,7 +34,7 @@ std::string slurp(const fs::path& p) {
 std::vector<std::string> real_templates() {
   std::vector<std::string> out;
   for (auto& e : fs::directory_iterator(fs::path(FH_SHARED_DIR) / "data" / "templates"))
-    if (e.path().extension() == ".jinja") out.push_back(slurp(e.path()));
+    if (e.path().extension() == ".jinja") out.push_back(read_text(e.path()));
   std::sort(out.begin(), out.end());  // directory order is not deterministic
   REQUIRE(out.size() >= 10);
   return out;

@@ -83,7 +83,7 @@ void check_error(const api::ProviderError& e, Tally& t, const char* what, std::s
 }
 
 // A decoded result must print as the contract's JSON (the CLI and the journal print it).
-void check_result(const api::ChatResult& r, Tally& t, const char* what, std::string_view input) {
+void check_fuzzed_result(const api::ChatResult& r, Tally& t, const char* what, std::string_view input) {
   try {
     (void)api::to_json(r).dump();
   } catch (const std::exception& e) {
@@ -136,7 +136,7 @@ void run_body(Dialect d, const std::string& body, Lcg& rng, Tally& t) {
   ++t.inputs;
   guarded(t, "decode_response", body, [&] {
     auto r = decode_body(d, body);
-    if (r) check_result(*r, t, "decode_response", body);
+    if (r) check_fuzzed_result(*r, t, "decode_response", body);
     else check_error(r.error(), t, "decode_response", body);
   });
   int status = kStatuses[rng.below(std::size(kStatuses))];
@@ -194,7 +194,7 @@ void run_stream(Dialect d, const std::string& bytes, Lcg& rng, Tally& t) {
     if (failed() != (error_events == 1)) t.fail("stream: error() and the error event disagree", bytes);
     api::ChatResult r = as.finish(d == Dialect::anthropic ? an.base() : d == Dialect::gemini ? ge.base() : oa.base());
     if (d == Dialect::gemini) ge.finish(r);
-    check_result(r, t, "stream result", bytes);
+    check_fuzzed_result(r, t, "stream result", bytes);
   });
 }
 
