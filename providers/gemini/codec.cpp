@@ -1,5 +1,6 @@
 #include "providers/gemini/codec.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "providers/http/wire_json.hpp"
@@ -53,6 +54,8 @@ json function_response(const std::string& text) {
 // same path are appended (streamed string arguments).
 void set_path(json& root, std::string_view path, const json& value) {
   if (path.rfind("$", 0) == 0) path.remove_prefix(1);
+  // Each '.' or '[' opens one level: a path deeper than any JSON a reply may hold is dropped whole.
+  if (std::count_if(path.begin(), path.end(), [](char c) { return c == '.' || c == '['; }) > http::wire::kMaxDepth) return;
   json* at = &root;
   while (!path.empty()) {
     if (path.front() == '.') {
@@ -68,9 +71,11 @@ void set_path(json& root, std::string_view path, const json& value) {
       std::string idx(path.substr(1, close - 1));
       path.remove_prefix(close + 1);
       unsigned long i = std::strtoul(idx.c_str(), nullptr, 10);
-      if (i > 4096) return;
+      // Arguments stream in order: an index names an element or the one after the last, never a
+      // gap (a hostile "[4096]" in every event would otherwise allocate 4096 nulls each time).
       if (!at->is_array()) *at = json::array();
-      while (at->size() <= i) at->push_back(nullptr);
+      if (i > at->size()) return;
+      if (i == at->size()) at->push_back(nullptr);
       at = &(*at)[i];
     } else {
       return;

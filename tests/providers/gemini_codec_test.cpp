@@ -231,6 +231,25 @@ TEST_CASE("gemini: finish reasons / blocked prompt / junk never crashes") {
   }
 }
 
+TEST_CASE("gemini: partialArgs paths may append to an array but not open a gap or nest past 256 levels") {
+  auto chunk = [](const std::string& fc) {
+    return "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":" + fc +
+           "}]}}]}\r\n\r\n";
+  };
+  auto piece = [](const std::string& path, const std::string& value) {
+    return "{\"jsonPath\":\"" + path + "\",\"stringValue\":\"" + value + "\"}";
+  };
+  std::string deep = "$";
+  for (int i = 0; i < 300; ++i) deep += ".k";
+  std::string sse = chunk("{\"name\":\"f\",\"partialArgs\":[" + piece("$.a[0]", "x") + "],\"willContinue\":true}") +
+                    chunk("{\"partialArgs\":[" + piece("$.a[1]", "y") + "," + piece("$.a[0]", "z") + "," +
+                          piece("$.b[4000]", "gap") + "," + piece(deep, "deep") + "],\"willContinue\":true}") +
+                    chunk("{}") + "data: {\"candidates\":[{\"finishReason\":\"STOP\"}]}\r\n\r\n";
+  auto d = decode_all_splits(sse);
+  REQUIRE(d.result.tool_calls.size() == 1);
+  CHECK(d.result.tool_calls[0].arguments == json{{"a", {"xz", "y"}}, {"b", json::array()}});
+}
+
 TEST_CASE("gemini: request - tools / tool choice / JSON schema output / images / merged turns") {
   api::ChatRequest req;
   req.model = "gemini-2.5-flash";
