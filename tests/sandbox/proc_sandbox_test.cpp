@@ -415,14 +415,22 @@ TEST_CASE("P19 kernel attack surface is denied (EPERM; clone3 ENOSYS), control r
 
 TEST_CASE("P20 a 32-bit syscall (int 0x80) kills the process with SIGSYS") {
   TempDir ws;
+  ExecResult c;
+  probe(ws, {"int80"}, no_seccomp(), &c);  // negative control: does this kernel take int 0x80 at all?
   ExecResult r;
   probe(ws, {"int80"}, {}, &r);
-  CHECK(r.exit_code == 159);
-  CHECK(r.signal == SIGSYS);
-  ExecResult c;
-  probe(ws, {"int80"}, no_seccomp(), &c);  // negative control
+  CHECK(r.out.find("int80=survived") == std::string::npos);
+  if (c.signal == SIGSEGV) {
+    // A kernel built or booted without IA-32 emulation (ia32_emulation=0) faults on int 0x80
+    // before seccomp sees it: the attack surface is absent, and the sandboxed probe dies the same way.
+    MESSAGE("this kernel has no 32-bit syscall entry (int 0x80 raises SIGSEGV); checked that it cannot survive");
+    CHECK(r.signal == SIGSEGV);
+    return;
+  }
   CHECK(c.exit_code == 0);
   CHECK(c.out.find("int80=survived") != std::string::npos);
+  CHECK(r.exit_code == 159);
+  CHECK(r.signal == SIGSYS);
 }
 
 TEST_CASE("P21 TIOCSTI/TIOCLINUX are masked (also with high bits set)") {
