@@ -356,10 +356,11 @@ void child_main(const ChildPlan& p) noexcept {
   if (child == 0) payload(p);
   // PID 1: reap until the payload exits, report its status, exit. The kernel then kills every
   // process left in this pid namespace.
-  close(p.out_w);
-  close(p.err_w);
-  if (p.in_r >= 0) close(p.in_r);
-  close(p.report_w);
+  // Keep only the status pipe: every other descriptor came from the parent at clone time, among
+  // them the write end of the payload's stdin, which would otherwise never reach EOF.
+  const unsigned keep = static_cast<unsigned>(p.status_w);
+  if (keep > 0) syscall(SYS_close_range, 0u, keep - 1, 0u);
+  syscall(SYS_close_range, keep + 1, ~0u, 0u);
   for (;;) {
     int st = 0;
     pid_t w = waitpid(-1, &st, 0);

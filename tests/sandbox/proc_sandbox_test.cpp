@@ -517,6 +517,10 @@ TEST_CASE("setup: a missing workspace is an error, bad argv is an error, exec fa
   auto c = sb->run(stdin_spec);
   REQUIRE(c.ok());
   CHECK(c->out == "piped input");
+  // The input ends: cat sees EOF and exits, it is not killed at the wall-time limit.
+  CHECK(c->exit_code == 0);
+  CHECK(!c->timed_out);
+  CHECK(c->elapsed < std::chrono::seconds(5));
 }
 
 TEST_CASE("cancel: a CancelSource kills the run promptly") {
