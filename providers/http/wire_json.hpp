@@ -9,6 +9,7 @@
 
 #include "runtime/api/chat.hpp"
 #include "runtime/core/json_text.hpp"
+#include "runtime/core/utf8.hpp"
 
 namespace fh::http::wire {
 
@@ -118,34 +119,9 @@ inline bool split_data_url(std::string_view url, std::string& media_type, std::s
   return true;
 }
 
-// Length of the valid UTF-8 character at s[i], or 0 when the bytes there are not one (invalid,
-// overlong, a surrogate, or cut off by the end of `s`).
-inline size_t utf8_char_len(std::string_view s, size_t i) {
-  auto at = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-  auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
-  unsigned c = at(0);
-  if (c < 0x80) return 1;
-  if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
-  if (in(c, 0xE0, 0xEF))
-    return in(at(1), c == 0xE0 ? 0xA0 : 0x80, c == 0xED ? 0x9F : 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-  if (in(c, 0xF0, 0xF4))
-    return in(at(1), c == 0xF0 ? 0x90 : 0x80, c == 0xF4 ? 0x8F : 0xBF) && in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF)
-               ? 4 : 0;
-  return 0;
-}
-
 // The start of an untrusted body (at most `max` bytes) quoted in an error message, as valid UTF-8:
 // an invalid byte, or a character cut by the limit, becomes '?'.
-inline std::string snippet(std::string_view body, size_t max = 200) {
-  body = body.substr(0, max);
-  std::string out;
-  for (size_t i = 0; i < body.size();) {
-    size_t n = utf8_char_len(body, i);
-    out.append(n ? body.substr(i, n) : std::string_view("?"));
-    i += n ? n : 1;
-  }
-  return out;
-}
+inline std::string snippet(std::string_view body, size_t max = 200) { return utf8::repaired(body.substr(0, max), "?"); }
 
 // 64-bit FNV-1a, for stable synthesized ids.
 inline uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {

@@ -13,7 +13,7 @@
 
 #include "providers/local/kernel/gguf_writer.hpp"
 #include "providers/local/text/tokenizer.hpp"
-#include "providers/local/text/unicode.hpp"
+#include "runtime/core/utf8.hpp"
 #include "tests/fuzz_rng.hpp"
 
 using fh::local::Tokenizer;
@@ -218,8 +218,6 @@ void fuzz_vocab(const std::string& path, size_t max_tokens, size_t max_merges, i
   CHECK(loaded > 0);
 }
 
-bool valid_utf8(const std::string& s) { return fh::local::unicode::valid_utf8(s); }
-
 }  // namespace
 
 TEST_CASE("tokenizer fuzz: mutated SPM vocabularies (llama-spm, stories260K)") {
@@ -256,6 +254,6 @@ TEST_CASE("tokenizer fuzz: Utf8Stream on random chunks stays valid UTF-8") {
     std::string out;
     for (int k = 0; k < 20; ++k) out += st.push(random_bytes(rng, rng.below(6)));
     out += st.flush();
-    CHECK(valid_utf8(out));
+    CHECK(fh::utf8::valid(out));
   }
 }

@@ -13,6 +13,7 @@
 #include "providers/local/text/pretokenize.hpp"
 #include "providers/local/text/tokenizer.hpp"
 #include "providers/local/text/unicode.hpp"
+#include "runtime/core/utf8.hpp"
 
 using fh::local::Tokenizer;
 using fh::local::Utf8Stream;
@@ -86,7 +87,7 @@ void check_vocab(const std::string& name) {
     std::string streamed;
     for (int32_t id : got) {
       const std::string part = stream.push(tok->token_bytes(id));
-      CHECK(fh::local::unicode::valid_utf8(part));
+      CHECK(fh::utf8::valid(part));
       streamed += part;
     }
     streamed += stream.flush();

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "runtime/core/utf8.hpp"
 #include "sandbox/permissions.hpp"
 
 namespace fh::tools::fs {
@@ -96,20 +97,6 @@ bool match_any(const std::string& path, const std::vector<std::string>& patterns
   return false;
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    if (n == 2 && c < 0xC2) return false;  // overlong
-    i += n;
-  }
-  return true;
-}
-
 // Reads a regular file opened beneath the workspace, within the cap, refusing binary data.
 Result<std::string> read_text(const Workspace& ws, const std::string& path, const FsOptions& o) {
   Fd f(open_beneath(ws.fd(), path, O_RDONLY | O_NONBLOCK));
@@ -132,7 +119,7 @@ Result<std::string> read_text(const Workspace& ws, const std::string& path, cons
     got += static_cast<size_t>(n);
   }
   data.resize(got);
-  if (data.find('\0') != std::string::npos || !valid_utf8(data))
+  if (data.find('\0') != std::string::npos || !utf8::valid(data))
     return make_error(Errc::invalid_argument, "'" + path + "' looks binary (not UTF-8 text); fs.read returns text only");
   return data;
 }
@@ -338,7 +325,7 @@ Result<json> list(const Workspace& ws, const json& args, const FsOptions& o) {
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
     struct stat st{};
-    json ent{{"name", valid_utf8(n) ? n : std::string("(non-UTF-8 name)")}};
+    json ent{{"name", utf8::valid(n) ? n : std::string("(non-UTF-8 name)")}};
     if (fstatat(dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       ent["type"] = "unknown";
     } else {

@@ -4,7 +4,7 @@
 
 #include "providers/http/http.hpp"
 #include "tools/http/address_policy.hpp"
-#include "tools/registry/text.hpp"
+#include "runtime/core/utf8.hpp"
 
 namespace fh::tools::http {
 
@@ -92,11 +92,11 @@ boost::asio::awaitable<Result<json>> fetch(FetchOptions o, json args, api::ToolC
   }
   json headers = json::object();
   for (const auto& [k, v] : r->headers) {
-    std::string key = to_valid_utf8(k);
-    if (headers.contains(key)) headers[key] = headers[key].get<std::string>() + ", " + to_valid_utf8(v);
-    else headers[key] = to_valid_utf8(v);
+    std::string key = utf8::repaired(k);
+    if (headers.contains(key)) headers[key] = headers[key].get<std::string>() + ", " + utf8::repaired(v);
+    else headers[key] = utf8::repaired(v);
   }
-  co_return json{{"status", r->status}, {"headers", std::move(headers)}, {"body", to_valid_utf8(r->body)}};
+  co_return json{{"status", r->status}, {"headers", std::move(headers)}, {"body", utf8::repaired(r->body)}};
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 #include <cmath>
 
-#include "tools/registry/text.hpp"
+#include "runtime/core/utf8.hpp"
 #include <thread>
 
 namespace fh::tools::shell {
@@ -74,8 +74,8 @@ asio::awaitable<Result<json>> exec(ShellOptions o, std::string default_workspace
   if (!r) co_return r.error();
   if (r->cancelled) co_return make_error(Errc::cancelled, "shell.exec was cancelled");
   json out{{"exit_code", r->exit_code},
-           {"stdout", to_valid_utf8(r->out)},
-           {"stderr", to_valid_utf8(r->err)},
+           {"stdout", utf8::repaired(r->out)},
+           {"stderr", utf8::repaired(r->err)},
            {"timed_out", r->timed_out},
            {"truncated", r->truncated}};
   if (!r->removed_protected.empty()) out["removed_protected"] = r->removed_protected;

@@ -86,15 +86,6 @@ Decoded decode_utf8(std::string_view s, size_t i) {
   return {cp, static_cast<uint8_t>(n), true};
 }
 
-bool valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const Decoded d = decode_utf8(s, i);
-    if (!d.valid) return false;
-    i += d.len;
-  }
-  return true;
-}
-
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);

@@ -40,7 +40,6 @@ struct Decoded {
 };
 // Decodes the code point at s[i] (i < s.size()). Rejects overlong forms, surrogates and > 10FFFF.
 Decoded decode_utf8(std::string_view s, size_t i);
-bool valid_utf8(std::string_view s);
 void append_utf8(std::string& out, uint32_t cp);
 
 // GPT-2 byte-level BPE: each byte maps to one printable code point (space -> U+0120 "Ġ").
