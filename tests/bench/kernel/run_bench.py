@@ -93,8 +93,10 @@ def main():
             raw.write(json.dumps(rec) + "\n")
             raw.flush()
             print(json.dumps(rec), file=sys.stderr)
-        m = {k: statistics.mean(v) for k, v in res.items()}
-        sd = {k: (statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in res.items()}
+        # A failed run (NaN: say, no llama-bench on this machine) leaves its column NaN, not the table.
+        ok = {k: [x for x in v if x == x] for k, v in res.items()}
+        m = {k: (statistics.mean(v) if v else float("nan")) for k, v in ok.items()}
+        sd = {k: (statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in ok.items()}
         roof = m["bw"] * 1e9 / info["weight_bytes_per_token"]
         roof_med = m["bw_med"] * 1e9 / info["weight_bytes_per_token"]
         rows.append((name, m, sd, info["weight_bytes_per_token"], roof, roof_med))
