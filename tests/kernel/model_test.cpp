@@ -61,7 +61,7 @@ TEST_CASE("stories260K: greedy decoding reproduces the expected ids and text") {
 
   auto model = Model::load(shared_dir + "/models/stories260K.gguf");
   REQUIRE_MESSAGE(model.ok(), (model.ok() ? "" : model.error().message));
-  for (Isa isa : {Isa::scalar, best_isa()}) {
+  for (Isa isa : fh::kernel::test::supported_isas()) {
     CAPTURE(isa_name(isa));
     REQUIRE(force_isa(isa));
     for (int threads : {1, 2}) {

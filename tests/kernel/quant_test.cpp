@@ -336,6 +336,9 @@ TEST_CASE("Q8_0S activations: the Q8_0 quants and scale, 8 * their sum; SIMD equ
 }
 
 TEST_CASE("Q4_0 and Q8_0 by 8 rows: decode and prompt kernels equal eight single-row dots") {
+  for (Isa isa : fh::kernel::test::supported_isas()) {  // every SIMD table, and scalar against itself
+  CAPTURE(isa_name(isa));
+  REQUIRE(force_isa(isa));
   for (GgmlType t : {GgmlType::q4_0, GgmlType::q8_0}) {
   for (int blocks : {1, 2, 3, 13}) {
     CAPTURE(type_traits(t)->name);
@@ -387,12 +390,17 @@ TEST_CASE("Q4_0 and Q8_0 by 8 rows: decode and prompt kernels equal eight single
     }
   }
   }
+  }
+  force_isa(best_isa());
   CHECK(!ref::repack_x8(GgmlType::q6_k, nullptr, 0, nullptr, 256));
 }
 
 TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
   // Every weight nibble 15 against every activation quant -128 or 127: the largest pair sums.
+  for (Isa isa : fh::kernel::test::supported_isas())
   for (int yq : {127, -128, -127}) {
+    CAPTURE(isa_name(isa));
+    REQUIRE(force_isa(isa));
     CAPTURE(yq);
     const int64_t n = 32 * 3;
     std::vector<BlockQ4_0> rows(8 * 3);
@@ -409,6 +417,7 @@ TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
     kernels().gemm_q4_0x8(n, packed.data(), act.data(), 3 * sizeof(BlockQ8_0S), y.data(), 8);
     for (float x : y) CHECK(x == want);
   }
+  force_isa(best_isa());
 }
 
 TEST_CASE("Q8_0 by 8 rows: extreme quants (-128, 127) give exact sums") {

@@ -145,7 +145,9 @@ inline size_t kt_index(int hd, int d, int p) {
   return (size_t(p / kv_block) * size_t(hd) + size_t(d)) * kv_block + size_t(p % kv_block);
 }
 
-enum class Isa { scalar, avx2 };
+// Kernel tables, each a superset of the one before it. avx_vnni = avx2 with AVX-VNNI's vpdpbusd in
+// the Q4_0 prompt tile (the compute-bound one; in decode it did not pay).
+enum class Isa { scalar, avx2, avx_vnni };
 
 struct Kernels {
   Isa isa = Isa::scalar;
@@ -176,6 +178,7 @@ struct Kernels {
 };
 
 const Kernels& kernels() noexcept;
+// The best table this CPU runs; FH_KERNEL_ISA=scalar|avx2|avx_vnni in the environment caps it (benchmarks).
 Isa best_isa() noexcept;
 // Tests: switch every later kernels() call to `isa` (must be supported; returns false if not).
 bool force_isa(Isa isa) noexcept;
@@ -183,5 +186,7 @@ const char* isa_name(Isa isa) noexcept;
 
 // Filled by quant_avx2.cpp (compiled with -mavx2 -mfma -mf16c); false if not compiled in.
 bool fill_avx2_kernels(Kernels& k) noexcept;
+// Filled by quant_avx_vnni.cpp (-mavxvnni): replaces the Q4_0 prompt tile of an AVX2 table.
+bool fill_avx_vnni_kernels(Kernels& k) noexcept;
 
 }  // namespace fh::kernel

@@ -1,5 +1,6 @@
 // Type traits, half-precision conversion, and the run-time choice of kernels.
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "providers/local/kernel/quant.hpp"
@@ -76,12 +77,18 @@ Kernels make_scalar() {
 struct Tables {
   Kernels scalar = make_scalar();
   Kernels avx2 = scalar;
+  Kernels vnni = scalar;
   bool have_avx2 = false;
+  bool have_vnni = false;
   Tables() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
       have_avx2 = fill_avx2_kernels(avx2);
+    if (have_avx2 && __builtin_cpu_supports("avxvnni")) {
+      vnni = avx2;
+      have_vnni = fill_avx_vnni_kernels(vnni);
+    }
 #endif
   }
 };
@@ -168,10 +175,26 @@ uint16_t f32_to_bf16(float f) noexcept {
   return uint16_t((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
 }
 
-Isa best_isa() noexcept { return tables().have_avx2 ? Isa::avx2 : Isa::scalar; }
+namespace {
+bool supported(Isa isa) noexcept {
+  const Tables& t = tables();
+  return isa == Isa::scalar || (isa == Isa::avx2 && t.have_avx2) || (isa == Isa::avx_vnni && t.have_vnni);
+}
+}  // namespace
+
+Isa best_isa() noexcept {
+  static const Isa best = [] {
+    Isa b = supported(Isa::avx_vnni) ? Isa::avx_vnni : supported(Isa::avx2) ? Isa::avx2 : Isa::scalar;
+    if (const char* cap = std::getenv("FH_KERNEL_ISA"))
+      for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx_vnni})
+        if (std::strcmp(cap, isa_name(i)) == 0 && int(i) < int(b)) b = i;
+    return b;
+  }();
+  return best;
+}
 
 bool force_isa(Isa isa) noexcept {
-  if (isa == Isa::avx2 && !tables().have_avx2) return false;
+  if (!supported(isa)) return false;
   forced.store(int(isa), std::memory_order_relaxed);
   return true;
 }
@@ -179,14 +202,26 @@ bool force_isa(Isa isa) noexcept {
 const Kernels& kernels() noexcept {
   const Tables& t = tables();
   const int f = forced.load(std::memory_order_relaxed);
-  const Isa isa = f >= 0 ? Isa(f) : best_isa();
-  return isa == Isa::avx2 ? t.avx2 : t.scalar;
+  switch (f >= 0 ? Isa(f) : best_isa()) {
+    case Isa::avx_vnni: return t.vnni;
+    case Isa::avx2: return t.avx2;
+    case Isa::scalar: break;
+  }
+  return t.scalar;
 }
 
-const char* isa_name(Isa isa) noexcept { return isa == Isa::avx2 ? "avx2" : "scalar"; }
+const char* isa_name(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::avx_vnni: return "avx_vnni";
+    case Isa::avx2: return "avx2";
+    case Isa::scalar: break;
+  }
+  return "scalar";
+}
 
 #if !defined(FH_KERNEL_HAVE_AVX2)
 bool fill_avx2_kernels(Kernels&) noexcept { return false; }
+bool fill_avx_vnni_kernels(Kernels&) noexcept { return false; }
 #endif
 
 }  // namespace fh::kernel
