@@ -3,9 +3,14 @@
 // for the AVX2 tile's maddubs + add + madd. The sums are exact in both, so the results are
 // bit-identical. Compiled with -mavx2 -mfma -mf16c -mavxvnni; installed by
 // fill_avx_vnni_kernels() only when the CPU has AVX-VNNI.
+// It includes no shared inline SIMD helpers (avx2_common.hpp): their out-of-line copies, compiled
+// here with -mavxvnni, could be the ones the linker keeps for the AVX2 units too.
+#include <immintrin.h>
+
+#include <cstdint>
 #include <cstring>
 
-#include "providers/local/kernel/avx2_common.hpp"
+#include "providers/local/kernel/quant.hpp"
 
 namespace fh::kernel::avx_vnni {
 namespace {
