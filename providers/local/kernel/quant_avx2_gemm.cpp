@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "providers/local/kernel/avx2_common.hpp"
+#include "providers/local/kernel/q4_0x8_tile.hpp"
 
 namespace fh::kernel::avx2 {
 namespace {
@@ -239,30 +240,14 @@ void gemv_q4_0x8(int64_t n, const void* group, const void* act, float* out) {
   _mm256_storeu_ps(out, acc);
 }
 
-// 8 rows x 4 tokens: the 8 unpacked registers of a block serve the 4 tokens.
+// 8 rows x 4 tokens (q4_0x8_tile.hpp): a block's 8 products per row sum in int16, one madd.
 void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
-  const auto* g = static_cast<const BlockQ4_0x8*>(group);
-  const char* ab = static_cast<const char*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-  __m256 acc[gemm_x8_cols];
-  for (auto& v : acc) v = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
-    __m256i r[8];
-    for (int k = 0; k < 4; ++k) {
-      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[i].qs + 32 * k));
-      r[k] = _mm256_and_si256(p, m4);
-      r[k + 4] = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
-    }
-    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
-    for (int c = 0; c < gemm_x8_cols; ++c) {
-      const BlockQ8_0S& b = reinterpret_cast<const BlockQ8_0S*>(ab + size_t(c) * a_stride)[i];
-      __m256i s16 = _mm256_maddubs_epi16(r[0], bcast4(b.qs, 0));
-      for (int k = 1; k < 8; ++k) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(r[k], bcast4(b.qs, k)));
-      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(b.s8));
-      acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(b.d)), _mm256_cvtepi32_ps(isum), acc[c]);
-    }
-  }
-  for (int c = 0; c < gemm_x8_cols; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
+  const __m256i ones = _mm256_set1_epi16(1);
+  gemm_q4_0x8_tile(n, group, act, a_stride, y, ldy, [&](const __m256i* r, const BlockQ8_0S& b) {
+    __m256i s16 = _mm256_maddubs_epi16(r[0], bcast4(b.qs, 0));
+    for (int k = 1; k < 8; ++k) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(r[k], bcast4(b.qs, k)));
+    return _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(b.s8));
+  });
 }
 
 // --- Q8_0 over 8 interleaved rows (BlockQ8_0x8) -----------------------------------------------

@@ -4,12 +4,14 @@
 // bit-identical. Compiled with -mavx2 -mfma -mf16c -mavxvnni; installed by
 // fill_avx_vnni_kernels() only when the CPU has AVX-VNNI.
 // It includes no shared inline SIMD helpers (avx2_common.hpp): their out-of-line copies, compiled
-// here with -mavxvnni, could be the ones the linker keeps for the AVX2 units too.
+// here with -mavxvnni, could be the ones the linker keeps for the AVX2 units too. The tile itself
+// (q4_0x8_tile.hpp) is a template instantiated with this unit's own lambda.
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
 
+#include "providers/local/kernel/q4_0x8_tile.hpp"
 #include "providers/local/kernel/quant.hpp"
 
 namespace fh::kernel::avx_vnni {
@@ -22,33 +24,17 @@ inline __m256i bcast4(const int8_t* qs, int k) {
   return _mm256_set1_epi32(v);
 }
 
+// The tile of q4_0x8_tile.hpp; two dpbusd chains so their latency overlaps, the -8 offset
+// entering as -s8.
 void gemm_q4_0x8(int64_t n, const void* group, const void* act, size_t a_stride, float* y, size_t ldy) {
-  const auto* g = static_cast<const BlockQ4_0x8*>(group);
-  const char* ab = static_cast<const char*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc[gemm_x8_cols];
-  for (auto& v : acc) v = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
-    __m256i r[8];
-    for (int k = 0; k < 4; ++k) {
-      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[i].qs + 32 * k));
-      r[k] = _mm256_and_si256(p, m4);
-      r[k + 4] = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+  gemm_q4_0x8_tile(n, group, act, a_stride, y, ldy, [](const __m256i* r, const BlockQ8_0S& b) {
+    __m256i s0 = _mm256_set1_epi32(-b.s8), s1 = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k += 2) {
+      s0 = _mm256_dpbusd_avx_epi32(s0, r[k], bcast4(b.qs, k));
+      s1 = _mm256_dpbusd_avx_epi32(s1, r[k + 1], bcast4(b.qs, k + 1));
     }
-    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
-    for (int c = 0; c < gemm_x8_cols; ++c) {
-      const BlockQ8_0S& b = reinterpret_cast<const BlockQ8_0S*>(ab + size_t(c) * a_stride)[i];
-      // Two chains so the dpbusd latency overlaps; the -8 offset enters as -s8.
-      __m256i s0 = _mm256_set1_epi32(-b.s8), s1 = _mm256_setzero_si256();
-      for (int k = 0; k < 8; k += 2) {
-        s0 = _mm256_dpbusd_avx_epi32(s0, r[k], bcast4(b.qs, k));
-        s1 = _mm256_dpbusd_avx_epi32(s1, r[k + 1], bcast4(b.qs, k + 1));
-      }
-      const __m256i isum = _mm256_add_epi32(s0, s1);
-      acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(b.d)), _mm256_cvtepi32_ps(isum), acc[c]);
-    }
-  }
-  for (int c = 0; c < gemm_x8_cols; ++c) _mm256_storeu_ps(y + size_t(c) * ldy, acc[c]);
+    return _mm256_add_epi32(s0, s1);
+  });
 }
 
 }  // namespace
