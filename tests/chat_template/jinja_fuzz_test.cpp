@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "providers/local/chat/jinja.hpp"
+#include "tests/chat_template/file_text.hpp"
 #include "tests/fuzz_rng.hpp"
 
 namespace fs = std::filesystem;
@@ -23,18 +24,10 @@ using fh::test::Lcg;
 
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  REQUIRE_MESSAGE(f, "cannot open " << p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> real_templates() {
   std::vector<std::string> out;
   for (auto& e : fs::directory_iterator(fs::path(FH_SHARED_DIR) / "data" / "templates"))
-    if (e.path().extension() == ".jinja") out.push_back(read_text(e.path()));
+    if (e.path().extension() == ".jinja") out.push_back(fh::test::file_text(e.path()));
   std::sort(out.begin(), out.end());  // directory order is not deterministic
   REQUIRE(out.size() >= 10);
   return out;

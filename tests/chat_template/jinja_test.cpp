@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "providers/local/chat/jinja.hpp"
+#include "tests/chat_template/file_text.hpp"
 
 namespace fs = std::filesystem;
 using namespace fh;
@@ -17,14 +18,6 @@ namespace jinja = fh::local::jinja;
 namespace {
 
 fs::path template_dir() { return fs::path(FH_SOURCE_DIR) / "tests" / "chat_template"; }
-
-std::string read_all(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  REQUIRE_MESSAGE(f, "cannot open " << p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 
 jinja::RenderOptions fixed_clock() {
@@ -36,8 +29,8 @@ jinja::RenderOptions fixed_clock() {
 }  // namespace
 
 TEST_CASE("jinja snippets render like jinja2") {
-  json snippets = json::parse(read_all(template_dir() / "snippets.json"));
-  json expected = json::parse(read_all(template_dir() / "expected" / "snippets.json"));
+  json snippets = json::parse(fh::test::file_text(template_dir() / "snippets.json"));
+  json expected = json::parse(fh::test::file_text(template_dir() / "expected" / "snippets.json"));
   int n = 0;
   for (auto& s : snippets) {
     std::string name = s["name"];
@@ -118,7 +111,7 @@ TEST_CASE("hostile templates fail cleanly") {
 TEST_CASE("mutated real templates never crash") {
   std::vector<std::string> corpus;
   for (auto& e : fs::directory_iterator(fs::path(FH_SHARED_DIR) / "data" / "templates"))
-    if (e.path().extension() == ".jinja") corpus.push_back(read_all(e.path()));
+    if (e.path().extension() == ".jinja") corpus.push_back(fh::test::file_text(e.path()));
   REQUIRE_FALSE(corpus.empty());
   json ctx = {{"messages", json::array({{{"role", "system"}, {"content", "s"}},
                                         {{"role", "user"}, {"content", "u"}},
