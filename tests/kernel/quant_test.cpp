@@ -444,7 +444,10 @@ TEST_CASE("Q8_0 by 8 rows: extreme quants (-128, 127) give exact sums") {
 }
 
 TEST_CASE("Q4_K by 8 rows: decode and prompt kernels equal eight single-row dots") {
+  for (Isa isa : fh::kernel::test::supported_isas())
   for (int blocks : {1, 2, 5}) {
+    CAPTURE(isa_name(isa));
+    REQUIRE(force_isa(isa));
     CAPTURE(blocks);
     const int64_t n = 256 * int64_t(blocks);
     std::vector<uint8_t> rows;
@@ -489,10 +492,14 @@ TEST_CASE("Q4_K by 8 rows: decode and prompt kernels equal eight single-row dots
       CHECK(simd_y[size_t(c) * ldy + 8] == -1.f);  // nothing written past the 8 rows
     }
   }
+  force_isa(best_isa());
 }
 
 TEST_CASE("Q4_K by 8 rows: largest nibbles, scales and mins do not overflow") {
+  for (Isa isa : fh::kernel::test::supported_isas())
   for (int yq : {127, -127}) {
+    CAPTURE(isa_name(isa));
+    REQUIRE(force_isa(isa));
     CAPTURE(yq);
     const int64_t n = 512;
     std::vector<BlockQ4_K> rows(8 * 2);
@@ -522,4 +529,5 @@ TEST_CASE("Q4_K by 8 rows: largest nibbles, scales and mins do not overflow") {
     kernels().gemm_x8[int(GgmlType::q4_k)](n, packed.data(), act.data(), 2 * sizeof(BlockQ8_K), y.data(), 8);
     for (float x : y) CHECK(x == want);
   }
+  force_isa(best_isa());
 }

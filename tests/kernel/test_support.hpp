@@ -21,7 +21,7 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1
 // Every kernel table this CPU runs, scalar first; leaves the best one selected.
 inline std::vector<Isa> supported_isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx_vnni})
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx_vnni, Isa::avx512})
     if (force_isa(i)) v.push_back(i);
   force_isa(best_isa());
   return v;

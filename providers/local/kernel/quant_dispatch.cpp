@@ -78,8 +78,10 @@ struct Tables {
   Kernels scalar = make_scalar();
   Kernels avx2 = scalar;
   Kernels vnni = scalar;
+  Kernels avx512 = scalar;
   bool have_avx2 = false;
   bool have_vnni = false;
+  bool have_avx512 = false;
   Tables() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -88,6 +90,11 @@ struct Tables {
     if (have_avx2 && __builtin_cpu_supports("avxvnni")) {
       vnni = avx2;
       have_vnni = fill_avx_vnni_kernels(vnni);
+    }
+    if (have_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
+      avx512 = have_vnni ? vnni : avx2;
+      have_avx512 = fill_avx512_kernels(avx512);
     }
 #endif
   }
@@ -178,15 +185,18 @@ uint16_t f32_to_bf16(float f) noexcept {
 namespace {
 bool supported(Isa isa) noexcept {
   const Tables& t = tables();
-  return isa == Isa::scalar || (isa == Isa::avx2 && t.have_avx2) || (isa == Isa::avx_vnni && t.have_vnni);
+  return isa == Isa::scalar || (isa == Isa::avx2 && t.have_avx2) || (isa == Isa::avx_vnni && t.have_vnni) ||
+         (isa == Isa::avx512 && t.have_avx512);
 }
 }  // namespace
 
 Isa best_isa() noexcept {
   static const Isa best = [] {
-    Isa b = supported(Isa::avx_vnni) ? Isa::avx_vnni : supported(Isa::avx2) ? Isa::avx2 : Isa::scalar;
+    Isa b = Isa::scalar;
+    for (Isa i : {Isa::avx2, Isa::avx_vnni, Isa::avx512})
+      if (supported(i)) b = i;
     if (const char* cap = std::getenv("FH_KERNEL_ISA"))
-      for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx_vnni})
+      for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx_vnni, Isa::avx512})
         if (std::strcmp(cap, isa_name(i)) == 0 && int(i) < int(b)) b = i;
     return b;
   }();
@@ -203,6 +213,7 @@ const Kernels& kernels() noexcept {
   const Tables& t = tables();
   const int f = forced.load(std::memory_order_relaxed);
   switch (f >= 0 ? Isa(f) : best_isa()) {
+    case Isa::avx512: return t.avx512;
     case Isa::avx_vnni: return t.vnni;
     case Isa::avx2: return t.avx2;
     case Isa::scalar: break;
@@ -212,6 +223,7 @@ const Kernels& kernels() noexcept {
 
 const char* isa_name(Isa isa) noexcept {
   switch (isa) {
+    case Isa::avx512: return "avx512";
     case Isa::avx_vnni: return "avx_vnni";
     case Isa::avx2: return "avx2";
     case Isa::scalar: break;
@@ -222,6 +234,7 @@ const char* isa_name(Isa isa) noexcept {
 #if !defined(FH_KERNEL_HAVE_AVX2)
 bool fill_avx2_kernels(Kernels&) noexcept { return false; }
 bool fill_avx_vnni_kernels(Kernels&) noexcept { return false; }
+bool fill_avx512_kernels(Kernels&) noexcept { return false; }
 #endif
 
 }  // namespace fh::kernel
