@@ -71,9 +71,17 @@ int info(const char* path) {
   return 0;
 }
 
+// Read bandwidth, the roofline's numerator: the strongest plain read we have found on these
+// hosts. The buffer is one anonymous mapping with transparent huge pages requested, as the
+// kernel's weight copies, and each thread prefetches 2 KiB ahead of its sums, as the kernel's
+// decode loops do: without either the probe read 10-15 % below what a decode product pulled.
 int bandwidth(int threads, size_t mib) {
-  const size_t n = mib * (1u << 20) / sizeof(float);
-  std::vector<float> a(n, 1.0f);
+  const size_t bytes = mib * (size_t(1) << 20), n = bytes / sizeof(float);
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return std::fprintf(stderr, "bandwidth: mmap of %zu MiB failed\n", mib), 1;
+  ::madvise(mem, bytes, MADV_HUGEPAGE);
+  float* a = static_cast<float*>(mem);
+  std::fill(a, a + n, 1.0f);
   std::vector<double> partial(static_cast<size_t>(threads));
   double best = 0;
   std::vector<double> rates;
@@ -82,10 +90,12 @@ int bandwidth(int threads, size_t mib) {
     std::vector<std::thread> th;
     for (int t = 0; t < threads; ++t)
       th.emplace_back([&, t] {
-        const size_t b = n * size_t(t) / size_t(threads), e = n * size_t(t + 1) / size_t(threads);
+        const size_t b = n * size_t(t) / size_t(threads) / 16 * 16, e = n * size_t(t + 1) / size_t(threads) / 16 * 16;
         float s[16] = {};
-        for (size_t i = b; i + 16 <= e; i += 16)
+        for (size_t i = b; i < e; i += 16) {  // one 64-byte line per step
+          __builtin_prefetch(a + i + 512);    // 2 KiB ahead
           for (int k = 0; k < 16; ++k) s[k] += a[i + size_t(k)];
+        }
         double sum = 0;
         for (float x : s) sum += x;
         partial[size_t(t)] = sum;
@@ -95,6 +105,7 @@ int bandwidth(int threads, size_t mib) {
     rates.push_back(double(n * sizeof(float)) / sec / 1e9);
     best = std::max(best, rates.back());
   }
+  ::munmap(mem, bytes);
   std::sort(rates.begin(), rates.end());
   double check = 0;
   for (double p : partial) check += p;
