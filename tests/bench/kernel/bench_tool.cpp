@@ -4,9 +4,10 @@
 //   bench_tool bandwidth THREADS [MiB]  -> {"read_gbps": X}  (best of 7 read-only passes)
 //   bench_tool gemv TYPE                -> {"hot_gbps": X}  (one thread, decode kernel, 64 rows
 //                                          x 1536 in L1/L2: the kernel's compute rate; best of 5)
-//   bench_tool stream TYPE THREADS [MiB] -> {"stream_gbps": X}  (decode products over 576 x 1536
-//                                          matrices totalling MiB, too big for any cache: the
-//                                          rate a type's layout streams from memory; best of 7)
+//   bench_tool stream TYPE THREADS [MiB [ROWS]] -> {"stream_gbps": X}  (decode products over
+//                                          ROWS (576) x 1536 matrices totalling MiB (256), too big
+//                                          for any cache: the rate a type's layout streams from
+//                                          memory; best of 7)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +20,7 @@
 
 #include <sys/mman.h>
 
+#include "providers/local/kernel/generate.hpp"
 #include "providers/local/kernel/gguf_writer.hpp"
 #include "providers/local/kernel/matmul.hpp"
 #include "providers/local/kernel/model.hpp"
@@ -173,11 +175,12 @@ int gemv_rate(const std::string& name) {
 // loader lays them out (interleaved copies in one huge-page mapping), run as the forward pass runs
 // them (matmul on the pool, one token): the rate a type streams from memory, to read beside
 // `bandwidth` taken in the same minute.
-int stream_rate(const std::string& name, int threads, size_t mib) {
+int stream_rate(const std::string& name, int threads, size_t mib, int64_t rows) {
   GgmlType t;
   if (!decode_type(name, t)) return std::fprintf(stderr, "stream: type must be q4_0, q8_0, q4_k, q5_k or q6_k\n"), 2;
-  constexpr int64_t in = 1536, rows = 576;
-  const size_t rb = row_bytes(*type_traits(t), in), mat_bytes = rb * rows;
+  constexpr int64_t in = 1536;
+  if (rows < 8 || rows % 8) return std::fprintf(stderr, "stream: ROWS must be a positive multiple of 8\n"), 2;
+  const size_t rb = row_bytes(*type_traits(t), in), mat_bytes = rb * size_t(rows);
   const size_t n_mats = std::max<size_t>(1, mib * (size_t(1) << 20) / mat_bytes);
   std::vector<float> x(size_t(in * rows));
   uint32_t r = 777;
@@ -218,6 +221,35 @@ int stream_rate(const std::string& name, int threads, size_t mib) {
   return 0;
 }
 
+// Greedy decode of N tokens after token 1; per-token times: min, percentiles, mean, and the
+// share of the decode time spent in tokens slower than 1.5x the median (a noisy host's mark).
+int decode_times(const char* path, int threads, int n) {
+  auto m = Model::load(path);
+  if (!m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+  SessionOptions so;
+  so.n_threads = threads;
+  so.n_ctx = 512;
+  Session s(std::shared_ptr<const Model>(std::move(*m)), so);
+  Sampler sampler;  // greedy
+  GenerateOptions go;
+  go.n_predict = n;
+  go.stop_at_eos = false;
+  const int32_t prompt[] = {1};
+  auto r = generate(s, sampler, prompt, go);
+  if (!r) return std::fprintf(stderr, "%s\n", r.error().message.c_str()), 1;
+  std::vector<double> t = r->eval_ms;
+  if (t.empty()) return std::fprintf(stderr, "decode: no tokens timed\n"), 1;
+  std::sort(t.begin(), t.end());
+  double sum = 0, slow = 0;
+  const double med = t[t.size() / 2];
+  for (double x : t) sum += x, slow += x > 1.5 * med ? x : 0;
+  auto pct = [&](double q) { return t[std::min(t.size() - 1, size_t(q * double(t.size())))]; };
+  std::printf("{\"tokens\": %zu, \"min_ms\": %.3f, \"p10_ms\": %.3f, \"median_ms\": %.3f, \"p90_ms\": %.3f, "
+              "\"max_ms\": %.3f, \"mean_ms\": %.3f, \"slow_share\": %.3f}\n",
+              t.size(), t.front(), pct(0.1), med, pct(0.9), t.back(), sum / double(t.size()), slow / sum);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -226,8 +258,9 @@ int main(int argc, char** argv) {
   if (cmd == "info" && argc > 2) return info(argv[2]);
   if (cmd == "gemv" && argc > 2) return gemv_rate(argv[2]);
   if (cmd == "stream" && argc > 3)
-    return stream_rate(argv[2], std::atoi(argv[3]), argc > 4 ? size_t(std::atoi(argv[4])) : 256);
+    return stream_rate(argv[2], std::atoi(argv[3]), argc > 4 ? size_t(std::atoi(argv[4])) : 256, argc > 5 ? std::atoi(argv[5]) : 576);
+  if (cmd == "decode" && argc > 3) return decode_times(argv[2], std::atoi(argv[3]), argc > 4 ? std::atoi(argv[4]) : 128);
   if (cmd == "bandwidth" && argc > 2) return bandwidth(std::atoi(argv[2]), argc > 3 ? size_t(std::atoi(argv[3])) : 1024);
-  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB] | gemv TYPE | stream TYPE THREADS [MiB]\n");
+  std::fprintf(stderr, "usage: bench_tool make-model OUT --shape S --mix M | info MODEL | bandwidth THREADS [MiB] | gemv TYPE | stream TYPE THREADS [MiB [ROWS]] | decode MODEL THREADS [N]\n");
   return 2;
 }
