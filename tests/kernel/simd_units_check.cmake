@@ -1,0 +1,32 @@
+# ctest script: the kernel's SIMD translation units (compiled with -mavx2, -mavx512f, ...) must
+# not define weak (COMDAT) copies of inline functions. The linker keeps one copy of each such
+# function for the whole program; if it kept a SIMD unit's copy of, say, std::exp(float) or
+# bf16_to_f32, the scalar kernels would run AVX instructions on a CPU without them.
+# Usage: cmake -DNM=<nm> -DOBJECTS=<a|b|...> -P simd_units_check.cmake
+string(REPLACE "|" ";" objects "${OBJECTS}")
+set(checked 0)
+set(bad "")
+foreach(obj IN LISTS objects)
+  get_filename_component(name ${obj} NAME)
+  if(NOT name MATCHES "_avx")
+    continue()
+  endif()
+  math(EXPR checked "${checked} + 1")
+  execute_process(COMMAND ${NM} -C --defined-only ${obj} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${NM} failed on ${obj}")
+  endif()
+  string(REPLACE "\n" ";" lines "${syms}")
+  foreach(line IN LISTS lines)
+    if(line MATCHES " [WV] " AND NOT line MATCHES "DW\\.ref\\.")
+      string(APPEND bad "  ${name}: ${line}\n")
+    endif()
+  endforeach()
+endforeach()
+if(checked EQUAL 0)
+  message(FATAL_ERROR "no SIMD object files among: ${OBJECTS}")
+endif()
+if(bad)
+  message(FATAL_ERROR "SIMD units define shared inline copies (build them optimised, or keep the code TU-local):\n${bad}")
+endif()
+message(STATUS "${checked} SIMD units define no shared inline copies")
