@@ -421,8 +421,11 @@ TEST_CASE("Q4_0 by 8 rows: extreme quants do not overflow the int16 sums") {
 }
 
 TEST_CASE("Q8_0 by 8 rows: extreme quants (-128, 127) give exact sums") {
+  for (Isa isa : fh::kernel::test::supported_isas())
   for (int wq : {127, -127, -128}) {
     for (int yq : {127, -127}) {
+      CAPTURE(isa_name(isa));
+      REQUIRE(force_isa(isa));
       CAPTURE(wq);
       CAPTURE(yq);
       const int64_t n = 32 * 3;
@@ -441,6 +444,7 @@ TEST_CASE("Q8_0 by 8 rows: extreme quants (-128, 127) give exact sums") {
       for (float x : y) CHECK(x == want);
     }
   }
+  force_isa(best_isa());
 }
 
 TEST_CASE("Q4_K by 8 rows: decode and prompt kernels equal eight single-row dots") {
