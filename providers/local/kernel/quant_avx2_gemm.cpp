@@ -6,6 +6,7 @@
 
 #include "providers/local/kernel/avx2_common.hpp"
 #include "providers/local/kernel/q4_0x8_tile.hpp"
+#include "providers/local/kernel/q4_kx8_scales.hpp"
 
 namespace fh::kernel::avx2 {
 namespace {
@@ -307,42 +308,6 @@ void gemm_q8_0x8(int64_t n, const void* group, const void* act, size_t a_stride,
 // activation bytes, int16 sums (at most 8 * 2 * 15 * 128 = 30720), then one madd with the 8
 // rows' 6-bit scales (lane r = (sc_r, sc_r)) to int32. Mins: lane r = sum_j m_rj * bsum_j in 4
 // madds of (m_rj, m_rj+1) pairs against broadcast (bsum_j, bsum_j+1) pairs.
-struct ScalesK4x8 {
-  __m256i sc_lo, sc_hi, m_lo, m_hi;  // lane r: bytes sc0..3 / sc4..7 / m0..3 / m4..7 of row r
-};
-
-inline ScalesK4x8 unpack_scales_k4x8(const uint8_t* s) {
-  const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
-  const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
-  const __m256i u2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 64));
-  const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f), m2 = _mm256_set1_epi32(0x03030303);
-  ScalesK4x8 r;
-  r.sc_lo = _mm256_and_si256(u0, m6);
-  r.m_lo = _mm256_and_si256(u1, m6);
-  r.sc_hi = _mm256_or_si256(_mm256_and_si256(u2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m2), 4));
-  r.m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m2), 4));
-  return r;
-}
-
-// pshufb control giving each 32-bit lane the int16 pair (byte a, byte b) of that lane.
-inline __m256i pair_ctl(int a, int b) {
-  const uint64_t lo = 0x80008000u | uint64_t(a) | uint64_t(b) << 16;
-  const uint64_t q0 = lo | (lo + 0x40004) << 32;
-  const uint64_t q1 = (lo + 0x80008) | (lo + 0xC000C) << 32;
-  return _mm256_set_epi64x(int64_t(q1), int64_t(q0), int64_t(q1), int64_t(q0));
-}
-
-// Lane r = sum_j m_rj * bsum_j for one Q8_K activation block.
-inline __m256i mins_k4x8(const ScalesK4x8& sc, const BlockQ8_K& y, const __m256i* ctl) {
-  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums)),
-                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums + 8)));
-  const __m256i b2 = _mm256_broadcastsi128_si256(bs);  // int32 lane q = (bsum_2q, bsum_2q+1)
-  __m256i acc = _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_lo, ctl[0]), _mm256_shuffle_epi32(b2, 0x00));
-  acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_lo, ctl[1]), _mm256_shuffle_epi32(b2, 0x55)));
-  acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_hi, ctl[0]), _mm256_shuffle_epi32(b2, 0xAA)));
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_hi, ctl[1]), _mm256_shuffle_epi32(b2, 0xFF)));
-}
-
 // NC tokens (1 for decode, gemm_x8_cols for prompt tiles) against one 8-row group.
 template <int NC>
 void q4_kx8(int64_t n, const void* group, const char* ab, size_t a_stride, float* y, size_t ldy) {

@@ -9,7 +9,8 @@
 // whole-model decode, which waits on memory, moved by 0-5 %.
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (and AVX2/FMA/F16C); installed by
 // fill_avx512_kernels() only when the CPU has all of them. Like the VNNI unit it includes no
-// shared inline SIMD helpers (their out-of-line copies could carry AVX-512 into other units).
+// shared inline SIMD helpers with external linkage (their out-of-line copies could carry AVX-512
+// into other units); q4_kx8_scales.hpp keeps its helpers in an unnamed namespace for that reason.
 // GCC 12's 512-bit intrinsics (broadcast, extract, insert, permutexvar) start from
 // _mm512_undefined_*() and trip -Wuninitialized at every use (GCC bug 105593, fixed in 13).
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "providers/local/kernel/q4_kx8_scales.hpp"
 #include "providers/local/kernel/quant.hpp"
 
 namespace fh::kernel::avx512 {
@@ -130,33 +132,6 @@ void gemm_x8(int64_t n, const void* group, const void* act, size_t a_stride, flo
 // (4 * 2 * 15 * 128 < 32768), then one madd with the rows' 6-bit scales (lane r = (sc_r, sc_r),
 // in both halves) to int32. The halves are added once per super-block. Mins and the float steps
 // are those of the AVX2 kernel.
-struct ScalesK4x8 {
-  __m256i sc_lo, sc_hi, m_lo, m_hi;  // lane r: bytes sc0..3 / sc4..7 / m0..3 / m4..7 of row r
-};
-
-inline ScalesK4x8 unpack_scales_k4x8(const uint8_t* s) {
-  const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
-  const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
-  const __m256i u2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 64));
-  const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f), m2 = _mm256_set1_epi32(0x03030303);
-  ScalesK4x8 r;
-  r.sc_lo = _mm256_and_si256(u0, m6);
-  r.m_lo = _mm256_and_si256(u1, m6);
-  r.sc_hi = _mm256_or_si256(_mm256_and_si256(u2, m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m2), 4));
-  r.m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m2), 4));
-  return r;
-}
-
-// The pshufb control giving each 32-bit lane the int16 pair (byte a, byte b) of that lane.
-inline __m256i pair_idx(int a, int b) {
-  alignas(32) uint8_t idx[32];
-  for (int r = 0; r < 8; ++r) {
-    const int base = 4 * (r % 4);  // pshufb indexes within a 128-bit half
-    idx[4 * r] = uint8_t(base + a), idx[4 * r + 1] = 0x80, idx[4 * r + 2] = uint8_t(base + b), idx[4 * r + 3] = 0x80;
-  }
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
-}
-
 // NC tokens (1 for decode, gemm_x8_cols for prompt tiles) against one 8-row group; each
 // sub-block's unpacked weights serve every token.
 template <int NC>
@@ -164,8 +139,8 @@ void q4_kx8(int64_t n, const void* group, const char* ab, size_t a_stride, float
   const auto* g = static_cast<const BlockQ4_Kx8*>(group);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i gq[4] = {groups(0, 1), groups(2, 3), groups(4, 5), groups(6, 7)};
-  const __m256i dup[4] = {pair_idx(0, 0), pair_idx(1, 1), pair_idx(2, 2), pair_idx(3, 3)};
-  const __m256i pairs[2] = {pair_idx(0, 1), pair_idx(2, 3)};
+  const __m256i dup[4] = {pair_ctl(0, 0), pair_ctl(1, 1), pair_ctl(2, 2), pair_ctl(3, 3)};
+  const __m256i pairs[2] = {pair_ctl(0, 1), pair_ctl(2, 3)};
   __m256 acc[NC];
   for (auto& v : acc) v = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
@@ -197,14 +172,7 @@ void q4_kx8(int64_t n, const void* group, const char* ab, size_t a_stride, float
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].d)));
     const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[i].dmin)));
     for (int t = 0; t < NC; ++t) {
-      // Lane r = sum_j m_rj * bsum_j (bsums summed in pairs: 16-element blocks -> 32-element ones).
-      const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[t]->bsums)),
-                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[t]->bsums + 8)));
-      const __m256i b2 = _mm256_broadcastsi128_si256(bs);
-      __m256i msum = _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_lo, pairs[0]), _mm256_shuffle_epi32(b2, 0x00));
-      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_lo, pairs[1]), _mm256_shuffle_epi32(b2, 0x55)));
-      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_hi, pairs[0]), _mm256_shuffle_epi32(b2, 0xAA)));
-      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(_mm256_shuffle_epi8(sc.m_hi, pairs[1]), _mm256_shuffle_epi32(b2, 0xFF)));
+      const __m256i msum = mins_k4x8(sc, *yb[t], pairs);
       const __m256 dy = _mm256_set1_ps(yb[t]->d);
       acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(halves_sum(isum[t])), acc[t]);
       acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dy), _mm256_cvtepi32_ps(msum), acc[t]);
