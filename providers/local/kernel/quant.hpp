@@ -147,7 +147,8 @@ inline size_t kt_index(int hd, int d, int p) {
 
 // Kernel tables, each a superset of the one before it. avx_vnni = avx2 with AVX-VNNI's vpdpbusd in
 // the Q4_0 prompt tile (the compute-bound one; in decode it did not pay). avx512 = avx_vnni (or
-// avx2 on a CPU without AVX-VNNI) with 512-bit Q4_0 and Q4_K decode kernels.
+// avx2 on a CPU without AVX-VNNI) with 512-bit Q4_0, Q8_0 and Q4_K prompt tiles and Q4_0 and Q4_K
+// decode kernels.
 enum class Isa { scalar, avx2, avx_vnni, avx512 };
 
 struct Kernels {
@@ -189,7 +190,8 @@ const char* isa_name(Isa isa) noexcept;
 bool fill_avx2_kernels(Kernels& k) noexcept;
 // Filled by quant_avx_vnni.cpp (-mavxvnni): replaces the Q4_0 prompt tile of an AVX2 table.
 bool fill_avx_vnni_kernels(Kernels& k) noexcept;
-// Filled by quant_avx512.cpp (-mavx512f/bw/vl/vnni): replaces the 8-row Q4_0 and Q4_K decode kernels.
+// Filled by quant_avx512.cpp (-mavx512f/bw/vl/vnni): replaces the 8-row prompt tiles (Q4_0, Q8_0,
+// Q4_K) and decode kernels (Q4_0, Q4_K).
 bool fill_avx512_kernels(Kernels& k) noexcept;
 
 }  // namespace fh::kernel

@@ -8,6 +8,8 @@
 //                                          ROWS (576) x 1536 matrices totalling MiB (256), too big
 //                                          for any cache: the rate a type's layout streams from
 //                                          memory; best of 7)
+//   bench_tool decode MODEL THREADS [N] -> per-token times of a greedy decode of N (128) tokens:
+//                                          min, percentiles, mean, share of slow tokens
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,12 +20,11 @@
 #include <utility>
 #include <vector>
 
-#include <sys/mman.h>
-
 #include "providers/local/kernel/generate.hpp"
 #include "providers/local/kernel/gguf_writer.hpp"
 #include "providers/local/kernel/matmul.hpp"
 #include "providers/local/kernel/model.hpp"
+#include "providers/local/kernel/page_buffer.hpp"
 
 using namespace fh::kernel;
 
@@ -74,15 +75,14 @@ int info(const char* path) {
 }
 
 // Read bandwidth, the roofline's numerator: the strongest plain read we have found on these
-// hosts. The buffer is one anonymous mapping with transparent huge pages requested, as the
-// kernel's weight copies, and each thread prefetches 2 KiB ahead of its sums, as the kernel's
-// decode loops do: without either the probe read 10-15 % below what a decode product pulled.
+// hosts. The buffer is a PageBuffer (huge pages requested), as the kernel's weight copies, and
+// each thread prefetches 2 KiB ahead of its sums, as the kernel's decode loops do: without
+// either the probe read 5-10 % below what a decode product pulled.
 int bandwidth(int threads, size_t mib) {
   const size_t bytes = mib * (size_t(1) << 20), n = bytes / sizeof(float);
-  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return std::fprintf(stderr, "bandwidth: mmap of %zu MiB failed\n", mib), 1;
-  ::madvise(mem, bytes, MADV_HUGEPAGE);
-  float* a = static_cast<float*>(mem);
+  PageBuffer buf;
+  if (!buf.allocate(bytes)) return std::fprintf(stderr, "bandwidth: cannot allocate %zu MiB\n", mib), 1;
+  float* a = reinterpret_cast<float*>(buf.data());
   std::fill(a, a + n, 1.0f);
   std::vector<double> partial(static_cast<size_t>(threads));
   double best = 0;
@@ -107,7 +107,6 @@ int bandwidth(int threads, size_t mib) {
     rates.push_back(double(n * sizeof(float)) / sec / 1e9);
     best = std::max(best, rates.back());
   }
-  ::munmap(mem, bytes);
   std::sort(rates.begin(), rates.end());
   double check = 0;
   for (double p : partial) check += p;
@@ -194,12 +193,11 @@ int stream_rate(const std::string& name, int threads, size_t mib, int64_t rows) 
              : ref::repack_x4(t, &plain[size_t(i) * rb], rb, &packed[size_t(i) * rb], in)))
       return std::fprintf(stderr, "stream: no interleaved layout for %s\n", name.c_str()), 1;
   const size_t total = n_mats * mat_bytes;
-  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return std::fprintf(stderr, "stream: cannot map %zu bytes\n", total), 1;
-  ::madvise(base, total, MADV_HUGEPAGE);
+  PageBuffer buf;  // the loader's layout: interleaved copies in one huge-page mapping
+  if (!buf.allocate(total)) return std::fprintf(stderr, "stream: cannot allocate %zu bytes\n", total), 1;
   std::vector<Mat> mats(n_mats);
   for (size_t i = 0; i < n_mats; ++i) {
-    uint8_t* dst = static_cast<uint8_t*>(base) + i * mat_bytes;
+    uint8_t* dst = buf.data() + i * mat_bytes;
     std::memcpy(dst, packed.data(), mat_bytes);
     mats[i] = Mat{plain.data(), t, in, rows, rb, dst, group};
   }
@@ -214,7 +212,6 @@ int stream_rate(const std::string& name, int threads, size_t mib, int64_t rows) 
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep > 0) rates.push_back(double(total) / sec / 1e9);  // the first warms up
   }
-  ::munmap(base, total);
   std::sort(rates.begin(), rates.end());
   std::printf("{\"type\": \"%s\", \"rows\": %d, \"stream_gbps\": %.2f, \"stream_gbps_median\": %.2f, \"mib\": %zu}\n",
               name.c_str(), group, rates.back(), rates[rates.size() / 2], total >> 20);
