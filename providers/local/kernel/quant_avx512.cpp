@@ -20,7 +20,6 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "providers/local/kernel/q4_kx8_scales.hpp"
 #include "providers/local/kernel/quant.hpp"
@@ -48,23 +47,6 @@ struct Block8 {
   __m512i w[4];
 };
 
-// Q4_0: the low nibbles of registers 0-3 are elements 0..15, their high nibbles 16..31.
-inline Block8 unpack_q4_0x8(const BlockQ4_0x8& b) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i p0 = _mm512_loadu_si512(b.qs), p1 = _mm512_loadu_si512(b.qs + 64);
-  return {{_mm512_and_si512(p0, m4), _mm512_and_si512(p1, m4), _mm512_and_si512(_mm512_srli_epi16(p0, 4), m4),
-           _mm512_and_si512(_mm512_srli_epi16(p1, 4), m4)}};
-}
-
-// Q8_0: signed weights made unsigned by + 128 (xor of the sign bit); the dot then carries
-// 128 * sum(y) = 16 * s8 too much.
-inline Block8 unpack_q8_0x8(const BlockQ8_0x8& b) {
-  const __m512i bias = _mm512_set1_epi8(char(0x80));
-  Block8 r;
-  for (int q = 0; q < 4; ++q) r.w[q] = _mm512_xor_si512(_mm512_loadu_si512(b.qs + 64 * q), bias);
-  return r;
-}
-
 // The 8 rows' integer dots with one token's activation block, minus `excess` (exact, so any
 // order gives the same sums); one vpermd places each pair of activation groups.
 inline __m256i dot_x8(const Block8& w, const BlockQ8_0S& y, int32_t excess) {
@@ -76,14 +58,29 @@ inline __m256i dot_x8(const Block8& w, const BlockQ8_0S& y, int32_t excess) {
   return _mm256_sub_epi32(halves_sum(_mm512_add_epi32(s0, s1)), _mm256_set1_epi32(excess));
 }
 
+// Q4_0: the low nibbles of registers 0-3 are elements 0..15, their high nibbles 16..31; the -8
+// offset is 8 * sum(y) = s8.
 struct Q4_0x8 {
   using Block = BlockQ4_0x8;
-  static Block8 unpack(const Block& b) { return unpack_q4_0x8(b); }
-  static int32_t excess(const BlockQ8_0S& y) { return y.s8; }  // the -8 offset: 8 * sum(y)
+  static Block8 unpack(const Block& b) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i p0 = _mm512_loadu_si512(b.qs), p1 = _mm512_loadu_si512(b.qs + 64);
+    return {{_mm512_and_si512(p0, m4), _mm512_and_si512(p1, m4), _mm512_and_si512(_mm512_srli_epi16(p0, 4), m4),
+             _mm512_and_si512(_mm512_srli_epi16(p1, 4), m4)}};
+  }
+  static int32_t excess(const BlockQ8_0S& y) { return y.s8; }
 };
+
+// Q8_0: signed weights made unsigned by + 128 (xor of the sign bit); the dot then carries
+// 128 * sum(y) = 16 * s8 too much.
 struct Q8_0x8 {
   using Block = BlockQ8_0x8;
-  static Block8 unpack(const Block& b) { return unpack_q8_0x8(b); }
+  static Block8 unpack(const Block& b) {
+    const __m512i bias = _mm512_set1_epi8(char(0x80));
+    Block8 r;
+    for (int q = 0; q < 4; ++q) r.w[q] = _mm512_xor_si512(_mm512_loadu_si512(b.qs + 64 * q), bias);
+    return r;
+  }
   static int32_t excess(const BlockQ8_0S& y) { return 16 * y.s8; }
 };
 
