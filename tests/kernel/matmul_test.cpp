@@ -61,16 +61,18 @@ TEST_CASE("matmul_hint names where each thread starts reading, clamped to the ma
   }
 }
 
-TEST_CASE("thread pool: read-ahead hints between jobs leave every job intact") {
+TEST_CASE("thread pool: read-ahead hints, given now or on the next run, leave every job intact") {
   ThreadPool pool(3);
   std::vector<uint8_t> big(size_t(8) << 20);
   std::vector<std::atomic<int>> hits(512);
   for (int round = 0; round < 500; ++round) {
-    // A fresh hint before every job, of 0 to 5 ranges (5 is clamped to max_hint_ranges).
+    // A fresh hint before every job, of 0 to 5 ranges (5 is clamped to max_hint_ranges),
+    // given now or for the job to install once published (then read by the caller as it waits).
     ThreadPool::Range ranges[5];
     const int n = round % 6;
     for (int i = 0; i < n; ++i) ranges[i] = {big.data() + size_t(i) * (1 << 20), size_t(round % 3) << 19};
-    pool.hint(ranges, n);
+    if (round % 4 < 2) pool.hint(ranges, n);
+    else pool.hint_on_next_run(ranges, n);
     const int64_t items = 1 + round % 512;
     pool.parallel_for(items, 3, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1, std::memory_order_relaxed);

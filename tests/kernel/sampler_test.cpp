@@ -1,7 +1,10 @@
 // Sampling: greedy, determinism per seed, top-k / top-p / min-p filters, repetition penalty.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "providers/local/kernel/sampler.hpp"
@@ -28,6 +31,28 @@ TEST_CASE("greedy picks the first maximum") {
   CHECK(s.sample(logits, {}) == 1);
   const std::vector<float> tie = {0.f, 5.f, 5.f};
   CHECK(s.sample(tie, {}) == 1);
+}
+
+TEST_CASE("greedy matches std::max_element on long rows, ties, infinities and NaN") {
+  std::mt19937 rng(7);
+  Sampler s(SamplerParams{});
+  for (int n : {1, 7, 8, 9, 63, 64, 65, 1000, 49152}) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = float(int(rng() % 50)) - 40.f;  // many ties
+    CHECK(s.sample(v, {}) == int32_t(std::max_element(v.begin(), v.end()) - v.begin()));
+    v[size_t(n) / 2] = INFINITY;
+    CHECK(s.sample(v, {}) == n / 2);
+  }
+  const float nan = std::nanf("");
+  CHECK(s.sample(std::vector<float>{nan, 1.f, 3.f, nan, 3.f}, {}) == 2);  // NaN never wins
+  CHECK(s.sample(std::vector<float>{-INFINITY, -INFINITY}, {}) == 0);
+  CHECK(s.sample(std::vector<float>{nan, nan}, {}) == 0);
+  // With a repetition penalty greedy still picks the first maximum of the penalised logits.
+  SamplerParams pen;
+  pen.repeat_penalty = 2.f;
+  Sampler sp(pen);
+  const std::vector<int32_t> history = {1};
+  CHECK(sp.sample(logits, history) == 2);  // 3.0 / 2 = 1.5 < 2.9
 }
 
 TEST_CASE("same seed gives the same sequence, another seed another one") {

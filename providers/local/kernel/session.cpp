@@ -130,16 +130,18 @@ bool Session::forward(const int32_t* tokens, int T) {
     }
   };
 
-  // Decode: while thread 0 runs the serial steps between two products (norm, rope, attention's
-  // tail, silu, residuals), the waiting workers pull in the start of every thread's share of
-  // the next product's weights (ThreadPool::hint), so memory keeps streaming. 32 KiB per share:
-  // SmolLM Q4_0 / Q4_K_M decode +1.5-3 % (24 paired rounds), TinyLlama unchanged; 16 KiB
-  // gained less, 64 and 128 KiB no more.
+  // Decode: each product's run() installs, for the threads that finish their share early and
+  // for the waiting worker while thread 0 runs the serial steps that follow (norm, rope,
+  // attention's tail, silu, residuals), a hint at the start of every thread's share of the
+  // NEXT product's weights (ThreadPool::hint_on_next_run), so memory keeps streaming across
+  // the hand-off. 32 KiB per share: SmolLM Q4_0 / Q4_K_M decode +1.5-3 % (24 paired rounds,
+  // hint given after the product), TinyLlama unchanged; 16 KiB gained less, 64 and 128 KiB
+  // no more.
   constexpr size_t hint_bytes = size_t(32) << 10;
-  auto hint = [&](const MatJob* jobs, int n) {
+  auto hint_next = [&](const MatJob* jobs, int n) {
     if (T != 1) return;
     ThreadPool::Range r[ThreadPool::max_hint_ranges];
-    pool_.hint(r, matmul_hint(pool_, jobs, n, 1, hint_bytes, r, ThreadPool::max_hint_ranges));
+    pool_.hint_on_next_run(r, matmul_hint(pool_, jobs, n, 1, hint_bytes, r, ThreadPool::max_hint_ranges));
   };
   auto qkv_of = [&](int l, MatJob* out) {
     const LayerWeights& w = m.layers()[size_t(l)];
@@ -162,10 +164,10 @@ bool Session::forward(const int32_t* tokens, int T) {
     // q[T, Q] = xn·Wqᵀ (+bq); k[T, KV] = xn·Wkᵀ (+bk); v[T, KV] = xn·Wvᵀ (+bv)
     MatJob qkv[3];
     qkv_of(l, qkv);
-    matmul(pool_, qkv, 3, xn_.data(), T, scratch_);
     const MatJob wo{&w.wo, xn_.data()}, down{&w.w_down, xn_.data()};
     const MatJob gu[2] = {{&w.w_gate, gate_.data()}, {&w.w_up, up_.data()}};
-    hint(&wo, 1);
+    hint_next(&wo, 1);
+    matmul(pool_, qkv, 3, xn_.data(), T, scratch_);
     for (int t = 0; t < T; ++t) {
       for (int i = 0; i < Q && !w.bq.empty(); ++i) q_[size_t(t) * Q + i] += w.bq[size_t(i)];
       for (int i = 0; i < KV && !w.bk.empty(); ++i) k_[size_t(t) * KV + i] += w.bk[size_t(i)];
@@ -236,38 +238,38 @@ bool Session::forward(const int32_t* tokens, int T) {
     else pool_.parallel_for(int64_t(Hkv) * tiles, 1, attend);
 
     // x[T, E] += att·Woᵀ
+    hint_next(gu, 2);
     matmul(pool_, &wo, 1, att_.data(), T, scratch_);
-    hint(gu, 2);
     for (size_t i = 0; i < size_t(T) * E; ++i) x_[i] += xn_[i];
 
     // xn[T, E] = RMSNorm(x) * ffn_norm
     per_token([&](int t) { rms_norm(&x_[size_t(t) * E], w.ffn_norm.data(), &xn_[size_t(t) * E], E, hp.rms_eps); });
 
     // gate[T, F] = xn·Wgateᵀ, up[T, F] = xn·Wupᵀ; gate = silu(gate) * up
+    hint_next(&down, 1);
     matmul(pool_, gu, 2, xn_.data(), T, scratch_);
-    hint(&down, 1);
     per_token([&](int t) { kern.silu_mul(F, &gate_[size_t(t) * F], &up_[size_t(t) * F]); });
 
     // x[T, E] += gate·Wdownᵀ
-    matmul(pool_, &down, 1, gate_.data(), T, scratch_);
     if (l + 1 < hp.n_layer) {
       MatJob next[3];
       qkv_of(l + 1, next);
-      hint(next, 3);
+      hint_next(next, 3);
     } else {
       const MatJob out{&m.output(), logits_.data()};
-      hint(&out, 1);
+      hint_next(&out, 1);
     }
+    matmul(pool_, &down, 1, gate_.data(), T, scratch_);
     for (size_t i = 0; i < size_t(T) * E; ++i) x_[i] += xn_[i];
   }
   if (abort_ && abort_->load(std::memory_order_relaxed)) return false;
 
   // logits[V] = RMSNorm(x[T-1]) * output_norm · Woutputᵀ   (last token only)
   rms_norm(&x_[size_t(T - 1) * E], m.output_norm().data(), xn_.data(), E, hp.rms_eps);
-  matmul(pool_, m.output(), xn_.data(), 1, logits_.data(), scratch_);
   MatJob first[3];  // the next token starts with layer 0's products
   qkv_of(0, first);
-  hint(first, 3);
+  hint_next(first, 3);
+  matmul(pool_, m.output(), xn_.data(), 1, logits_.data(), scratch_);
   return true;
 }
 

@@ -24,16 +24,56 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
+// A thread's walk through the published hint: it re-reads the hint when it changes, then
+// prefetches one line of every range per step.
+struct ThreadPool::HintCursor {
+  uint32_t seen = 0;
+  const char* p[max_hint_ranges] = {};
+  size_t bytes[max_hint_ranges] = {};
+  int n = 0;
+  size_t off = 0;
+
+  void refresh(const ThreadPool& pool) {
+    const uint32_t s = pool.hint_seq_.load(std::memory_order_acquire);
+    if (s == seen || (s & 1)) return;
+    const int m = pool.hint_n_.load(std::memory_order_relaxed);
+    const char* np[max_hint_ranges];
+    size_t nb[max_hint_ranges];
+    for (int i = 0; i < m; ++i) {
+      np[i] = pool.hint_p_[i].load(std::memory_order_relaxed);
+      nb[i] = pool.hint_bytes_[i].load(std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (pool.hint_seq_.load(std::memory_order_relaxed) != s) return;  // torn: try on the next spin
+    seen = s, n = m, off = 0;
+    for (int i = 0; i < m; ++i) p[i] = np[i], bytes[i] = nb[i];
+  }
+  // One line of each range; false once every range is done.
+  bool step() {
+    bool any = false;
+    for (int i = 0; i < n; ++i)
+      if (off < bytes[i]) __builtin_prefetch(p[i] + off, 0, 2), any = true;
+    off += 64;
+    if (!any) n = 0;
+    return any;
+  }
+};
+
 void ThreadPool::dispatch() {
   const uint32_t g = generation_.fetch_add(1) + 1;  // publishes job_/thunk_ (seq_cst)
   generation_.notify_all();
+  if (pending_n_ >= 0) hint(pending_, pending_n_), pending_n_ = -1;
   thunk_(job_, 0, n_);
   // Close the job, then wait only for workers that entered it. With both sides seq_cst, a
   // worker either sees `closed_` and skips, or is counted in `active_` here (Dekker).
   closed_.store(g);
+  HintCursor cursor;
+  cursor.seen = hint_seq_.load(std::memory_order_relaxed) - 2;  // any hint now is new to the caller
   for (int spin = 0;; ++spin) {
     const int a = active_.load();
     if (a == 0) break;
+    cursor.refresh(*this);
+    if (cursor.step()) continue;
     if (spin < spin_iterations) FH_CPU_RELAX();
     else active_.wait(a);
   }
@@ -52,36 +92,14 @@ void ThreadPool::hint(const Range* ranges, int n) {
   hint_seq_.store(s + 2, std::memory_order_release);
 }
 
+void ThreadPool::hint_on_next_run(const Range* ranges, int n) {
+  pending_n_ = std::clamp(n, 0, max_hint_ranges);
+  for (int i = 0; i < pending_n_; ++i) pending_[i] = ranges[i];
+}
+
 void ThreadPool::worker(int index) {
-  uint32_t seen = 0, hint_seen = 0;
-  // The hint being prefetched: range starts and lengths, and the offset of the next line.
-  const char* hp[max_hint_ranges] = {};
-  size_t hb[max_hint_ranges] = {};
-  int hn = 0;
-  size_t off = 0;
-  auto read_hint = [&] {
-    const uint32_t s = hint_seq_.load(std::memory_order_acquire);
-    if (s == hint_seen || (s & 1)) return;
-    const int n = hint_n_.load(std::memory_order_relaxed);
-    const char* p[max_hint_ranges];
-    size_t b[max_hint_ranges];
-    for (int i = 0; i < n; ++i) {
-      p[i] = hint_p_[i].load(std::memory_order_relaxed);
-      b[i] = hint_bytes_[i].load(std::memory_order_relaxed);
-    }
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (hint_seq_.load(std::memory_order_relaxed) != s) return;  // torn: try on the next spin
-    hint_seen = s, hn = n, off = 0;
-    for (int i = 0; i < n; ++i) hp[i] = p[i], hb[i] = b[i];
-  };
-  // One line of each range; false once every range is done.
-  auto prefetch_step = [&] {
-    bool any = false;
-    for (int i = 0; i < hn; ++i)
-      if (off < hb[i]) __builtin_prefetch(hp[i] + off, 0, 2), any = true;
-    off += 64;
-    return any;
-  };
+  uint32_t seen = 0;
+  HintCursor cursor;
   for (;;) {
     // Wait for a new generation: spin first (jobs come in quick succession), then sleep.
     // While spinning, pull in what the caller said the next job reads.
@@ -89,9 +107,8 @@ void ThreadPool::worker(int index) {
     for (int spin = 0;; ++spin) {
       g = generation_.load(std::memory_order_acquire);
       if (g != seen) break;
-      read_hint();
-      if (hn > 0 && prefetch_step()) continue;
-      hn = 0;
+      cursor.refresh(*this);
+      if (cursor.step()) continue;
       if (spin < spin_iterations) FH_CPU_RELAX();
       else generation_.wait(seen, std::memory_order_acquire);
     }

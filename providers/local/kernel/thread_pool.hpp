@@ -57,6 +57,10 @@ class ThreadPool {
   static constexpr int max_hint_ranges = 4;
   // Called from the thread that calls run().
   void hint(const Range* ranges, int n);
+  // The same, installed by the next run() once its job is published: a thread that finishes
+  // its share early (a worker, or the caller waiting for the others) then pulls in what comes
+  // after the job instead of only waiting for it.
+  void hint_on_next_run(const Range* ranges, int n);
 
   // fn(begin, end, thread_index) over [0, n) in claimed ranges of `grain` items.
   template <class F>
@@ -74,6 +78,7 @@ class ThreadPool {
  private:
   void dispatch();
   void worker(int index);
+  struct HintCursor;  // one thread's walk through the current hint (thread_pool.cpp)
 
   int n_ = 1;
   void* job_ = nullptr;
@@ -87,6 +92,8 @@ class ThreadPool {
   std::atomic<const char*> hint_p_[max_hint_ranges] = {};
   std::atomic<size_t> hint_bytes_[max_hint_ranges] = {};
   std::atomic<int> hint_n_{0};
+  Range pending_[max_hint_ranges];  // hint_on_next_run(), caller thread only
+  int pending_n_ = -1;              // -1: none
   std::vector<std::thread> threads_;
 };
 
