@@ -249,10 +249,15 @@ TEST_CASE("interleaved Q4_0 / Q8_0 decode kernels equal four single-row dots") {
 }
 
 TEST_CASE("interleaved K-quant decode kernels equal four single-row dots") {
+  for (Isa isa : fh::kernel::test::supported_isas()) {  // every SIMD table, and scalar against itself
+  CAPTURE(isa_name(isa));
+  REQUIRE(force_isa(isa));
   for (GgmlType t : {GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k}) {
+  for (int blocks : {1, 2, 5}) {
     const std::string tname = type_traits(t)->name;
     CAPTURE(tname);
-    const int64_t n = 256 * 5;
+    CAPTURE(blocks);
+    const int64_t n = 256 * int64_t(blocks);
     std::vector<uint8_t> rows;
     for (int r = 0; r < 4; ++r) {
       const auto q = quantize(t, random_floats(static_cast<size_t>(n), 600 + uint32_t(r), r == 1 ? 20.f : 1.f));
@@ -276,6 +281,9 @@ TEST_CASE("interleaved K-quant decode kernels equal four single-row dots") {
       CHECK(std::fabs(simd_out[r] - want) <= 2e-5 * mag + 1e-6);
     }
   }
+  }
+  }
+  force_isa(best_isa());
 }
 
 namespace {

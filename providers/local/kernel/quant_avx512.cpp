@@ -1,5 +1,7 @@
 // Decode kernels and prompt tiles with 512-bit registers (AVX-512 F/BW/VL + VNNI) for the 8-row
-// layouts: Q4_0 and Q4_K (decode and prompt), Q8_0 (prompt). One zmm holds two of a block's
+// layouts: Q4_0 and Q4_K (decode and prompt), Q8_0 (prompt); and Q6_K decode over its 4-row
+// layout (1.66x the AVX2 kernel on cached data: 53.6 vs 32.2 GB/s on one Zen 5 core, which had
+// been below the ~25 GB/s a thread streams from DRAM at times of contention). One zmm holds two of a block's
 // 32-byte registers (k and k + 1), each half multiplied by its own activation group, moved into
 // place by one vpermd from the block's 32 activation bytes; the two halves are summed once per
 // block (Q4_0, Q8_0) or super-block (Q4_K). Integer sums are exact and the float steps per block
@@ -186,6 +188,70 @@ void gemm_q4_kx8(int64_t n, const void* group, const void* act, size_t a_stride,
   q4_kx8<gemm_x8_cols>(n, group, static_cast<const char*>(act), a_stride, y, ldy);
 }
 
+
+// --- Q6_K decode over 4 interleaved rows (the x4 layout: block i of the 4 rows in a row) -----
+// A half h of a super-block is four 32-element chunks k (AVX2's for_q6_k_half). One zmm holds
+// chunks k and k + 1: [0|1] takes ql's low nibbles, [2|3] the high ones, and each 256-bit half
+// shifts qh by its own count (vpsllvw / vpsrlvw) before the 0x30 mask. Their activations are
+// 64 contiguous bytes. Every 128-bit lane covers one 16-element sub-block, so its scale is one
+// vpermw away. The zmm's halves are added before the float step, which leaves the 8 lanes of
+// the AVX2 kernels' integer sums: the float steps and the final horizontal sum are theirs, in
+// their order (a token's results equal the prompt tile's, row_q6_k_x4).
+
+inline float hsum8(__m256 v) {  // avx2::hsum's order
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// vpermw indices: in row q, int16 lane j takes scale 4q + j / 8 (one scale per 128-bit lane).
+struct ScaleIndex {
+  alignas(64) int16_t idx[4][32];
+  constexpr ScaleIndex() : idx{} {
+    for (int q = 0; q < 4; ++q)
+      for (int j = 0; j < 32; ++j) idx[q][j] = int16_t(4 * q + j / 8);
+  }
+};
+constexpr ScaleIndex q6_scale_index;
+
+void gemv_q6_k_x4(int64_t n, const void* group, const void* act, float* out) {
+  const auto* g = static_cast<const BlockQ6_K*>(group);
+  const auto* y = static_cast<const BlockQ8_K*>(act);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i shl_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);   // chunks 0 | 1
+  const __m512i shr_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);  // chunks 2 | 3
+  __m512i sidx[4];
+  for (int q = 0; q < 4; ++q) sidx[q] = _mm512_load_si512(q6_scale_index.idx[q]);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const char* pf = reinterpret_cast<const char*>(g + 4 * (i + 6));  // as the AVX2 kernel
+    for (size_t b = 0; b < 4 * sizeof(BlockQ6_K); b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+    const __m512i ya[2] = {_mm512_loadu_si512(y[i].qs), _mm512_loadu_si512(y[i].qs + 128)};
+    const __m512i yb[2] = {_mm512_loadu_si512(y[i].qs + 64), _mm512_loadu_si512(y[i].qs + 192)};
+    for (int r = 0; r < 4; ++r) {
+      const BlockQ6_K& b = g[4 * i + r];
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+      const __m512i scz = _mm512_castsi256_si512(sc16);
+      __m512i isum = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+        const __m512i lo = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), m30));
+        const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), m30));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(lo, ya[h]), _mm512_permutexvar_epi16(sidx[2 * h], scz)));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(hi, yb[h]), _mm512_permutexvar_epi16(sidx[2 * h + 1], scz)));
+      }
+      // q6 is stored +32: subtract 32 * sum_g sc_g * bsum_g.
+      const __m256i sumi = _mm256_sub_epi32(halves_sum(isum), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * _cvtsh_ss(b.d)), _mm256_cvtepi32_ps(sumi), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum8(acc[r]);
+}
+
 }  // namespace
 }  // namespace fh::kernel::avx512
 
@@ -199,6 +265,7 @@ bool fill_avx512_kernels(Kernels& k) noexcept {
   k.gemm_x8[int(GgmlType::q8_0)] = avx512::gemm_x8<avx512::Q8_0x8>;
   k.gemv_x8[int(GgmlType::q4_k)] = avx512::gemv_q4_kx8;
   k.gemm_x8[int(GgmlType::q4_k)] = avx512::gemm_q4_kx8;
+  k.gemv_x4[int(GgmlType::q6_k)] = avx512::gemv_q6_k_x4;
   return true;
 }
 
