@@ -1,7 +1,7 @@
 // Decode kernels and prompt tiles with 512-bit registers (AVX-512 F/BW/VL + VNNI) for the 8-row
 // layouts: Q4_0 and Q4_K (decode and prompt), Q8_0 (prompt); and Q6_K decode over its 4-row
 // layout (1.66x the AVX2 kernel on cached data: 53.6 vs 32.2 GB/s on one Zen 5 core, which had
-// been below the ~25 GB/s a thread streams from DRAM at times of contention). One zmm holds two of a block's
+// been close to the ~25 GB/s one thread streams from DRAM). One zmm holds two of a block's
 // 32-byte registers (k and k + 1), each half multiplied by its own activation group, moved into
 // place by one vpermd from the block's 32 activation bytes; the two halves are summed once per
 // block (Q4_0, Q8_0) or super-block (Q4_K). Integer sums are exact and the float steps per block

@@ -134,10 +134,11 @@ bool Session::forward(const int32_t* tokens, int T) {
   // for the waiting worker while thread 0 runs the serial steps that follow (norm, rope,
   // attention's tail, silu, residuals), a hint at the start of every thread's share of the
   // NEXT product's weights (ThreadPool::hint_on_next_run), so memory keeps streaming across
-  // the hand-off. 32 KiB per share: SmolLM Q4_0 / Q4_K_M decode +1.5-3 % (24 paired rounds,
-  // hint given after the product), TinyLlama unchanged; 16 KiB gained less, 64 and 128 KiB
-  // no more.
-  constexpr size_t hint_bytes = size_t(32) << 10;
+  // the hand-off. Given after the product, 32 KiB per share gave SmolLM Q4_0 / Q4_K_M decode
+  // +1.5-3 % (24 paired rounds; 16 KiB less, 64 and 128 KiB no more). Given at the product's
+  // start, the waits are longer: 64 KiB +1.6 / -0.3 / +3.5 % over 32 KiB (SmolLM Q4_0, Q4_K_M,
+  // Q4_0; 20 in-process pairs each), 128 KiB no more than 64.
+  constexpr size_t hint_bytes = size_t(64) << 10;
   auto hint_next = [&](const MatJob* jobs, int n) {
     if (T != 1) return;
     ThreadPool::Range r[ThreadPool::max_hint_ranges];
