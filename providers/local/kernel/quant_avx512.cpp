@@ -1,14 +1,14 @@
 // Decode kernels and prompt tiles with 512-bit registers (AVX-512 F/BW/VL + VNNI) for the 8-row
-// layouts: Q4_0 and Q4_K (decode and prompt), Q8_0 (prompt); and Q6_K decode over its 4-row
-// layout (1.66x the AVX2 kernel on cached data: 53.6 vs 32.2 GB/s on one Zen 5 core, which had
-// been close to the ~25 GB/s one thread streams from DRAM). One zmm holds two of a block's
+// layouts: Q4_0 and Q4_K (decode and prompt), Q8_0 (prompt). One zmm holds two of a block's
 // 32-byte registers (k and k + 1), each half multiplied by its own activation group, moved into
 // place by one vpermd from the block's 32 activation bytes; the two halves are summed once per
-// block (Q4_0, Q8_0) or super-block (Q4_K). Integer sums are exact and the float steps per block
-// are those of the AVX2 and scalar kernels, in the same order, so a token's results are the same
-// decoded alone or in a prompt tile. Measured on a Zen 5 core (docs/BENCHMARKS.md, session 11):
-// prompt processing 1.16-1.27x the AVX-VNNI tiles; decode kernels 1.2-1.4x on cached data, while
-// whole-model decode, which waits on memory, moved by 0-5 %.
+// block (Q4_0, Q8_0) or super-block (Q4_K). Also Q6_K decode over its 4-row layout: 1.66x the
+// AVX2 kernel on cached data (53.6 vs 32.2 GB/s on one Zen 5 core; the AVX2 one was close to
+// the ~25 GB/s one thread streams from DRAM). Integer sums are exact and the float steps per
+// block are those of the AVX2 and scalar kernels, in the same order, so a token's results are
+// the same decoded alone or in a prompt tile. Measured on a Zen 5 core (docs/BENCHMARKS.md,
+// session 11): prompt processing 1.16-1.27x the AVX-VNNI tiles; decode kernels 1.2-1.4x on
+// cached data, while whole-model decode, which waits on memory, moved by 0-5 %.
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (and AVX2/FMA/F16C); installed by
 // fill_avx512_kernels() only when the CPU has all of them. Like the VNNI unit it includes no
 // shared inline SIMD helpers with external linkage (their out-of-line copies could carry AVX-512
