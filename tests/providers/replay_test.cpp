@@ -207,6 +207,52 @@ TEST_CASE("http: address guard refuses / body limit / protocol restriction / pro
   CHECK(r4->error().code == Errc::invalid_argument);
 }
 
+TEST_CASE("http: a finished transfer's handle serves the next request with nothing carried over") {
+  // Handles are reset and reused: a POST's body, headers and token, or a HEAD's "no body",
+  // must not leak into the request after it.
+  asio::io_context ctx;
+  MockServer server(ctx.get_executor(), [](const MockRequest& m) {
+    MockResponse r;
+    r.headers = {{"content-type", "text/plain"}};
+    r.body = m.method + " " + m.target + " " + m.body;
+    r.chunked = false;
+    return r;
+  });
+  http::Request post;
+  post.url = server.base_url() + "/a";
+  post.method = "POST";
+  post.body = "first";
+  post.headers = {{"x-one", "1"}};
+  post.bearer_token = "tok";
+  auto r1 = fh::test::run_co(ctx, http::fetch(post));
+  REQUIRE(r1);
+  REQUIRE(r1->ok());
+  CHECK(r1->value().body == "POST /a first");
+  http::Request head;
+  head.url = server.base_url() + "/b";
+  head.method = "HEAD";
+  auto r2 = fh::test::run_co(ctx, http::fetch(head));
+  REQUIRE(r2);
+  REQUIRE(r2->ok());
+  CHECK(r2->value().body.empty());
+  http::Request get;
+  get.url = server.base_url() + "/c";
+  auto r3 = fh::test::run_co(ctx, http::fetch(get));
+  REQUIRE(r3);
+  REQUIRE(r3->ok());
+  CHECK(r3->value().body == "GET /c ");
+  REQUIRE(server.requests().size() == 3);
+  CHECK(server.requests()[0].headers.count("x-one") == 1);
+  CHECK(server.requests()[0].headers.count("authorization") == 1);
+  for (size_t i = 1; i < 3; ++i) {
+    CHECK(server.requests()[i].headers.count("x-one") == 0);
+    CHECK(server.requests()[i].headers.count("authorization") == 0);
+    CHECK(server.requests()[i].body.empty());
+  }
+  CHECK(server.requests()[1].method == "HEAD");
+  CHECK(server.requests()[2].method == "GET");
+}
+
 TEST_CASE("replay: 300 concurrent streams on one loop thread all complete with the same result") {
   // Guards the edge-triggered wake-up path: a lost readiness edge stalls a stream forever.
   asio::io_context ctx;
