@@ -2,9 +2,10 @@
 """freehold generate vs llama.cpp llama-bench on the writer's random-weight models.
 
 For every model: REPS rounds, each round interleaving llama-bench pp512, freehold pp512,
-llama-bench tg128, freehold tg128 (same threads), and a read-bandwidth probe before each round
-for the decode roofline (bandwidth / weight bytes read per token). Prints a markdown table of
-means, ratios (freehold / llama.cpp) and % of roofline; writes every raw run to results.jsonl.
+llama-bench tg128, freehold tg128 (same threads), with a read-bandwidth probe right before and
+right after freehold's tg128 for the decode roofline (bandwidth / weight bytes read per token).
+Prints a markdown table of means, ratios (freehold / llama.cpp) and % of roofline; writes every
+raw run to results.jsonl.
 Two rooflines: mean decode rate against the probe's best pass (the strict one), and freehold's
 median token against the probe's median pass (the same statistic on both sides, so the slow
 spells other tenants of a shared host cause count on neither).
@@ -79,13 +80,17 @@ def main():
         vocab = 32000 if name.startswith("tinyllama") else 49152
         res = {"pp_fh": [], "pp_ll": [], "tg_fh": [], "tg_fh_med": [], "tg_ll": [], "bw": [], "bw_med": []}
         for rep in range(REPS):
-            probe = json.loads(run([TOOL, "bandwidth", str(THREADS), "1024"]))
-            res["bw"].append(probe["read_gbps"])
-            res["bw_med"].append(probe["read_gbps_median"])
             res["pp_ll"].append(safe(llama, model, PP, 0))
             res["pp_fh"].append(safe(freehold_pp, model, vocab))
             res["tg_ll"].append(safe(llama, model, 0, TG))
+            # The roofline's bandwidth is probed right before and right after freehold's decode
+            # (the mean of the two): this host's bandwidth moves within tens of seconds, and a
+            # probe taken a whole round earlier could land in another spell than the decode.
+            before = json.loads(run([TOOL, "bandwidth", str(THREADS), "1024"]))
             tg = safe(freehold_tg, model)
+            after = json.loads(run([TOOL, "bandwidth", str(THREADS), "1024"]))
+            res["bw"].append((before["read_gbps"] + after["read_gbps"]) / 2)
+            res["bw_med"].append((before["read_gbps_median"] + after["read_gbps_median"]) / 2)
             res["tg_fh"].append(tg[0] if isinstance(tg, tuple) else tg)
             res["tg_fh_med"].append(tg[1] if isinstance(tg, tuple) else tg)
             rec = {"model": name, "rep": rep, "threads": THREADS, "time": time.time(),
