@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <curl/curl.h>
+#include "providers/http/curl_lib.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -37,6 +37,10 @@ using std::chrono::milliseconds;
 namespace fh::http {
 
 namespace {
+
+// The loaded library. Called only where a multi handle, an easy handle or a URL handle exists,
+// which needs it loaded (CurlService::init and parse_url check first).
+const CurlLib& curl() { return *curl_lib(); }
 
 // What a transfer completes with (default-constructible for the completion signature).
 struct Outcome {
@@ -88,8 +92,8 @@ struct Transfer : std::enable_shared_from_this<Transfer> {
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
-    if (header_list) curl_slist_free_all(header_list);
-    if (easy) curl_easy_cleanup(easy);
+    if (header_list) curl().slist_free_all(header_list);
+    if (easy) curl().easy_cleanup(easy);
   }
 };
 
@@ -106,10 +110,7 @@ class CurlService : public asio::execution_context::service {
  public:
   static asio::execution_context::id id;
 
-  explicit CurlService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit CurlService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
   ~CurlService() override { shutdown(); }
 
   // Binds to the io_context on first use (the service gets only the execution_context).
@@ -119,11 +120,16 @@ class CurlService : public asio::execution_context::service {
       if (auto* s = ex.target<asio::strand<asio::io_context::executor_type>>()) base = s->get_inner_executor();
       strand_.emplace(asio::make_strand(base));
       timer_.emplace(*strand_);
-      multi_ = curl_multi_init();
-      curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlService::on_socket);
-      curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-      curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlService::on_timer);
-      curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+      if (!curl_lib(&unavailable_)) return;  // no multi: every transfer fails with unavailable_
+      multi_ = curl().multi_init();
+      if (!multi_) {
+        unavailable_ = "curl_multi_init failed";
+        return;
+      }
+      curl().multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlService::on_socket);
+      curl().multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+      curl().multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlService::on_timer);
+      curl().multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     });
   }
 
@@ -143,14 +149,14 @@ class CurlService : public asio::execution_context::service {
     shutting_down_ = true;
     if (multi_) {
       for (auto& [easy, t] : transfers_) {
-        curl_multi_remove_handle(multi_, easy);
+        curl().multi_remove_handle(multi_, easy);
         t->completion.reset();  // destroys the waiting coroutine without resuming it
         t->watchdog.reset();
       }
       transfers_.clear();
-      for (CURL* e : idle_) curl_easy_cleanup(e);
+      for (CURL* e : idle_) curl().easy_cleanup(e);
       idle_.clear();
-      curl_multi_cleanup(multi_);  // closes pooled connections through on_close
+      curl().multi_cleanup(multi_);  // closes pooled connections through on_close
       multi_ = nullptr;
     }
     sockets_.clear();
@@ -182,6 +188,7 @@ class CurlService : public asio::execution_context::service {
   std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets_;
   bool shutting_down_ = false;
   bool kick_posted_ = false;  // a 0 ms timeout is queued on the strand
+  std::string unavailable_;   // why libcurl could not be loaded (then multi_ stays null)
   uint64_t started_ = 0, connections_ = 0;
 };
 
@@ -193,72 +200,77 @@ Error net_error(Errc code, std::string msg, json detail = json::object()) {
 
 void CurlService::start(std::shared_ptr<Transfer> t) {
   if (t->done || shutting_down_) return;  // cancelled before it started
+  if (!multi_) {
+    t->done = true;
+    t->completion->complete(Outcome{std::nullopt, net_error(Errc::internal, unavailable_)});  // not transient: no retry
+    return;
+  }
   Request& r = t->req;
   CURL* e = nullptr;
   if (!idle_.empty()) e = idle_.back(), idle_.pop_back();
-  else e = curl_easy_init();
+  else e = curl().easy_init();
   if (!e) {
     t->completion->complete(Outcome{std::nullopt, net_error(Errc::internal, "curl_easy_init failed")});
     return;
   }
   t->easy = e;
   t->svc = this;
-  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl().easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl().easy_setopt(e, CURLOPT_URL, r.url.c_str());
+  curl().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl().easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl().easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   // TLS verification is never switched off; an extra CA bundle may be added.
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!r.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, r.ca_file.c_str());
+  curl().easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl().easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!r.ca_file.empty()) curl().easy_setopt(e, CURLOPT_CAINFO, r.ca_file.c_str());
   if (r.http_only) {
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl().easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   }
   // Proxies: libcurl reads HTTPS_PROXY/https_proxy, http_proxy and NO_PROXY/no_proxy itself.
-  if (r.proxy_off) curl_easy_setopt(e, CURLOPT_PROXY, "");
+  if (r.proxy_off) curl().easy_setopt(e, CURLOPT_PROXY, "");
   if (r.max_redirects > 0) {
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, r.max_redirects);
+    curl().easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl().easy_setopt(e, CURLOPT_MAXREDIRS, r.max_redirects);
   }
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.timeouts.connect.count()));
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeouts.total.count()));
+  curl().easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.timeouts.connect.count()));
+  curl().easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeouts.total.count()));
   if (r.method == "GET") {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl().easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else {
-    if (r.method == "HEAD") curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    else if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    if (r.method == "HEAD") curl().easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (r.method != "POST") curl().easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     if (r.method != "HEAD") {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+      curl().easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      curl().easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
     }
   }
   if (!r.bearer_token.empty()) {
-    curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, r.bearer_token.c_str());
-    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl().easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+    curl().easy_setopt(e, CURLOPT_XOAUTH2_BEARER, r.bearer_token.c_str());
+    curl().easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
   }
-  for (const auto& [k, v] : r.headers) t->header_list = curl_slist_append(t->header_list, (k + ": " + v).c_str());
-  t->header_list = curl_slist_append(t->header_list, "Expect:");  // no 100-continue round trip
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlService::on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlService::on_write);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlService::on_open);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlService::on_close);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+  for (const auto& [k, v] : r.headers) t->header_list = curl().slist_append(t->header_list, (k + ": " + v).c_str());
+  t->header_list = curl().slist_append(t->header_list, "Expect:");  // no 100-continue round trip
+  curl().easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
+  curl().easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlService::on_header);
+  curl().easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  curl().easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlService::on_write);
+  curl().easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl().easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlService::on_open);
+  curl().easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+  curl().easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlService::on_close);
+  curl().easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
 
   t->start = t->last_activity = Clock::now();
   transfers_[e] = t;
   ++started_;
   arm_watchdog(t);
-  if (CURLMcode mc = curl_multi_add_handle(multi_, e); mc != CURLM_OK) {
+  if (CURLMcode mc = curl().multi_add_handle(multi_, e); mc != CURLM_OK) {
     transfers_.erase(e);
     t->watchdog.reset();
-    t->completion->complete(Outcome{std::nullopt, net_error(Errc::internal, curl_multi_strerror(mc))});
+    t->completion->complete(Outcome{std::nullopt, net_error(Errc::internal, curl().multi_strerror(mc))});
   }
 }
 
@@ -296,7 +308,7 @@ void CurlService::note_activity(Transfer& t) {
 void CurlService::abort(const std::shared_ptr<Transfer>& t, std::optional<Error> why) {
   if (t->done || shutting_down_) return;
   if (why) t->abort_reason = std::move(why);
-  if (t->easy) curl_multi_remove_handle(multi_, t->easy);
+  if (t->easy) curl().multi_remove_handle(multi_, t->easy);
   finish(t, CURLE_ABORTED_BY_CALLBACK);
 }
 
@@ -308,7 +320,7 @@ void CurlService::finish(const std::shared_ptr<Transfer>& t, CURLcode rc) {
   auto now = Clock::now();
   Outcome out;
   long status = 0;
-  if (t->easy) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (t->easy) curl().easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   json detail = {{"status", status}, {"body_bytes", t->body_bytes}};
   if (t->abort_reason) {
     out.error = std::move(*t->abort_reason);
@@ -319,18 +331,18 @@ void CurlService::finish(const std::shared_ptr<Transfer>& t, CURLcode rc) {
     if (!t->head_ready) r.headers = std::move(t->head.headers);
     else r.headers = t->head.headers;
     char* url = nullptr;
-    if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url) r.effective_url = url;
+    if (curl().easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url) r.effective_url = url;
     r.elapsed = std::chrono::duration_cast<milliseconds>(now - t->start);
     if (t->got_first_byte) r.time_to_first_byte = std::chrono::duration_cast<milliseconds>(t->first_byte_at - t->start);
     out.response = std::move(r);
   } else {
-    std::string msg = t->errbuf[0] ? std::string(t->errbuf) : std::string(curl_easy_strerror(rc));
+    std::string msg = t->errbuf[0] ? std::string(t->errbuf) : std::string(curl().easy_strerror(rc));
     detail["curl_code"] = static_cast<int>(rc);
     Errc code = Errc::unavailable;
     switch (rc) {
       case CURLE_OPERATION_TIMEDOUT: {
         curl_off_t connect_us = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        curl().easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
         code = Errc::timeout;
         detail["phase"] = connect_us == 0 ? "connect" : "total";
         break;
@@ -346,9 +358,9 @@ void CurlService::finish(const std::shared_ptr<Transfer>& t, CURLcode rc) {
   // next request; its connection stays in the multi's pool either way. A new handle per request
   // (calloc of its state and buffers, freed after) was ~6 % of the CPU of 1 000 concurrent runs.
   if (t->easy) {
-    curl_easy_reset(t->easy);
+    curl().easy_reset(t->easy);
     if (idle_.size() < max_idle) idle_.push_back(t->easy);
-    else curl_easy_cleanup(t->easy);
+    else curl().easy_cleanup(t->easy);
     t->easy = nullptr;
   }
   auto completion = std::move(t->completion);
@@ -440,18 +452,18 @@ int CurlService::on_timer(CURLM*, long timeout_ms, void* userp) {
 
 void CurlService::act(curl_socket_t fd, int ev_bitmask) {
   int running = 0;
-  curl_multi_socket_action(multi_, fd, ev_bitmask, &running);
+  curl().multi_socket_action(multi_, fd, ev_bitmask, &running);
   reap();
 }
 
 void CurlService::reap() {
   int left = 0;
-  while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+  while (CURLMsg* m = curl().multi_info_read(multi_, &left)) {
     if (m->msg != CURLMSG_DONE) continue;
     CURL* e = m->easy_handle;
     CURLcode rc = m->data.result;
     auto it = transfers_.find(e);
-    curl_multi_remove_handle(multi_, e);
+    curl().multi_remove_handle(multi_, e);
     if (it == transfers_.end()) continue;
     auto t = it->second;
     finish(t, rc);
@@ -525,7 +537,7 @@ size_t CurlService::on_write(char* data, size_t size, size_t n, void* userp) {
   if (t->sink_stopped) return 0;  // the consumer has all it wants
   if (!t->head_ready) {
     long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl().easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->head.status = static_cast<int>(status);
     t->head_ready = true;
   }
@@ -605,13 +617,15 @@ asio::awaitable<Stats> stats() {
 }
 
 std::optional<UrlParts> parse_url(const std::string& url) {
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
-  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  if (!curl_lib()) return std::nullopt;
+  auto drop = [](CURLU* h) { curl().url_cleanup(h); };
+  std::unique_ptr<CURLU, decltype(drop)> u(curl().url(), drop);
+  if (!u || curl().url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return std::nullopt;
   auto part = [&](CURLUPart what) -> std::optional<std::string> {
     char* p = nullptr;
-    if (curl_url_get(u.get(), what, &p, 0) != CURLUE_OK || !p) return std::nullopt;
+    if (curl().url_get(u.get(), what, &p, 0) != CURLUE_OK || !p) return std::nullopt;
     std::string v(p);
-    curl_free(p);
+    curl().free(p);
     for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return v;
   };

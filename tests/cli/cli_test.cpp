@@ -170,6 +170,31 @@ TEST_CASE("freehold run with no --model runs on the shipped local model, no API 
   CHECK(!p.out.empty());
 }
 
+TEST_CASE("libcurl is loaded only by a plan that makes a request; without it the request fails clearly") {
+  // LD_DEBUG=files makes the dynamic loader name every library it opens on stderr.
+  const auto local = write_temp("no_http.lua", "local r = llm.chat{model = 'mock/echo', prompt = 'hi'} return r.text");
+  Proc p = run({"run", local.string()}, {"LD_DEBUG=files"});
+  REQUIRE(p.code == 0);
+  CHECK(p.out.find("hi") != std::string::npos);
+  CHECK(p.err.find("libcurl") == std::string::npos);
+  const auto remote = write_temp("http.lua", R"LUA(
+local r, err = llm.chat{model = "openai/gpt-4.1-mini", messages = {{role = "user", content = "hi"}}}
+return {ok = r ~= nil, message = err and err.message or ""}
+)LUA");
+  // Port 9 (discard): nothing listens, the request fails after curl is loaded.
+  const std::vector<std::string> env = {"OPENAI_API_KEY=x", "OPENAI_BASE_URL=http://127.0.0.1:9/v1"};
+  std::vector<std::string> traced = env;
+  traced.push_back("LD_DEBUG=files");
+  Proc h = run({"run", remote.string()}, traced);
+  CHECK(h.err.find("libcurl") != std::string::npos);
+  std::vector<std::string> missing = env;
+  missing.push_back("FH_LIBCURL=/nonexistent/libcurl.so.4");
+  Proc m = run({"run", remote.string()}, missing);
+  INFO(m.out, m.err);
+  CHECK(m.out.find("cannot load libcurl (/nonexistent/libcurl.so.4)") != std::string::npos);
+  CHECK(m.out.find("\"ok\": false") != std::string::npos);
+}
+
 TEST_CASE("freehold tokenize prints the ids the model was trained with") {
   // stories260K.expected.json: the prompt and its ids, BOS first.
   std::ifstream f(std::string(FH_SHARED_DIR) + "/models/stories260K.expected.json");
