@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "providers/local/kernel/q4_kx8_scales.hpp"  // unpack_scales_k45
 #include "providers/local/kernel/quant.hpp"
 
 namespace fh::kernel::avx2 {
@@ -32,26 +33,6 @@ inline __m256i nibbles32(const uint8_t* p) {
 inline __m256i dot_i8(__m256i x, __m256i y) {
   const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block, from its 12 packed bytes: scales
-// as bytes, mins as 8 int16 (for one madd against the activation's pair-summed bsums).
-struct ScalesK45 {
-  uint8_t sc[8];
-  __m128i mins;
-};
-
-inline ScalesK45 unpack_scales_k45(const uint8_t* packed) {
-  uint32_t u[3];
-  std::memcpy(u, packed, 12);
-  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  ScalesK45 r;
-  std::memcpy(r.sc, &sc_lo, 4);
-  std::memcpy(r.sc + 4, &sc_hi, 4);
-  r.mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(m_hi), int(m_lo)));
-  return r;
 }
 
 // Chunk k (0..3) of a Q4_K / Q5_K super-block: its 32 quant bytes hold sub-block 2k in the low

@@ -74,10 +74,7 @@ void row_k45_x4(int64_t n, const void* w, const char* ab, size_t a_stride, float
       yb[c] = reinterpret_cast<const BlockQ8_K*>(ab + size_t(c) * a_stride) + i;
       const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[c]->bsums)),
                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[c]->bsums + 8)));
-      const __m128i pm = _mm_madd_epi16(bs, s.mins);
-      __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-      acc_m[c] += yb[c]->d * dmin * float(_mm_cvtsi128_si32(t));
+      acc_m[c] += yb[c]->d * dmin * float(k45_mins_dot(bs, s));
     }
     __m256i hbits = _mm256_setzero_si256();
     if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
@@ -154,10 +151,7 @@ void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
     for (int r = 0; r < 4; ++r) {
       const Block& b = g[4 * i + r];
       const ScalesK45 s = unpack_scales_k45(b.scales);
-      const __m128i pm = _mm_madd_epi16(bs, s.mins);
-      __m128i t = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 0x4E));
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-      acc_m[r] += y[i].d * h2f(b.dmin) * float(_mm_cvtsi128_si32(t));
+      acc_m[r] += y[i].d * h2f(b.dmin) * float(k45_mins_dot(bs, s));
       __m256i hbits = _mm256_setzero_si256();
       if constexpr (kQ5) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
       __m256i sumi = _mm256_setzero_si256();

@@ -2,9 +2,9 @@
 // layouts: Q4_0 and Q4_K (decode and prompt), Q8_0 (prompt). One zmm holds two of a block's
 // 32-byte registers (k and k + 1), each half multiplied by its own activation group, moved into
 // place by one vpermd from the block's 32 activation bytes; the two halves are summed once per
-// block (Q4_0, Q8_0) or super-block (Q4_K). Also Q6_K decode over its 4-row layout: 1.66x the
-// AVX2 kernel on cached data (53.6 vs 32.2 GB/s on one Zen 5 core; the AVX2 one was close to
-// the ~25 GB/s one thread streams from DRAM). Integer sums are exact and the float steps per
+// block (Q4_0, Q8_0) or super-block (Q4_K). Also decode over the 4-row layout for Q6_K (1.66x
+// the AVX2 kernel on cached data: 53.6 vs 32.2 GB/s on one Zen 5 core) and Q5_K (1.45x: 30 vs
+// 20.6 GB/s, the AVX2 one below the ~25 GB/s one thread streams from DRAM). Integer sums are exact and the float steps per
 // block are those of the AVX2 and scalar kernels, in the same order, so a token's results are
 // the same decoded alone or in a prompt tile. Measured on a Zen 5 core (docs/BENCHMARKS.md,
 // session 11): prompt processing 1.16-1.27x the AVX-VNNI tiles; decode kernels 1.2-1.4x on
@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "providers/local/kernel/q4_kx8_scales.hpp"
 #include "providers/local/kernel/quant.hpp"
@@ -252,6 +253,76 @@ void gemv_q6_k_x4(int64_t n, const void* group, const void* act, float* out) {
   for (int r = 0; r < 4; ++r) out[r] = hsum8(acc[r]);
 }
 
+
+// --- Q4_K / Q5_K decode over 4 interleaved rows (x4 layout) ------------------------------------
+// Chunk k of a super-block (32 quant bytes: sub-block 2k in the low nibbles, 2k + 1 in the high)
+// and chunk k + 1 share a zmm; their activations are two 32-byte loads per nibble half, and
+// each 256-bit half takes its sub-block's scale (vpermw) and, for Q5_K, its own qh bit (vpsrlvw
+// with per-half counts). The zmm halves are added before the AVX2 kernel's float step, and the
+// mins are its scalar sum: the integer lanes and every float operation are gemv_k45_x4's.
+
+// vpermw indices over the 8 scales: lanes 0-15 take scale a, lanes 16-31 scale b.
+struct PairIndex {
+  alignas(64) int16_t idx[4][32];  // [k / 2 * 2 + half]: (2k, 2k + 2) low nibbles, (2k + 1, 2k + 3) high
+  constexpr PairIndex() : idx{} {
+    for (int q = 0; q < 4; ++q) {
+      const int k = (q / 2) * 2, hi = q % 2;
+      for (int j = 0; j < 32; ++j) idx[q][j] = int16_t(j < 16 ? 2 * k + hi : 2 * k + 2 + hi);
+    }
+  }
+};
+constexpr PairIndex k45_pair_index;
+
+template <bool kQ5>
+void gemv_k45_x4(int64_t n, const void* group, const void* act, float* out) {
+  using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  const auto* g = static_cast<const Block*>(group);
+  const auto* y = static_cast<const BlockQ8_K*>(act);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
+  __m512i pidx[4];
+  for (int q = 0; q < 4; ++q) pidx[q] = _mm512_load_si512(k45_pair_index.idx[q]);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float acc_m[4] = {0, 0, 0, 0};
+  auto two = [](const int8_t* a, const int8_t* b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+  };
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const char* pf = reinterpret_cast<const char*>(g + 4 * (i + 8));  // as the AVX2 kernel
+    for (size_t b = 0; b < 4 * sizeof(Block); b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8)));
+    // Activations of chunks (0, 1) and (2, 3): low-nibble and high-nibble sub-blocks.
+    const __m512i ylo[2] = {two(y[i].qs, y[i].qs + 64), two(y[i].qs + 128, y[i].qs + 192)};
+    const __m512i yhi[2] = {two(y[i].qs + 32, y[i].qs + 96), two(y[i].qs + 160, y[i].qs + 224)};
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const Block& b = g[4 * i + r];
+      const ScalesK45 s = unpack_scales_k45(b.scales);
+      acc_m[r] += y[i].d * _cvtsh_ss(b.dmin) * float(k45_mins_dot(bs, s));
+      const __m512i sc = _mm512_castsi128_si512(s.sc16);
+      __m512i qh = _mm512_setzero_si512();
+      if constexpr (kQ5) qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+      __m512i isum = _mm512_setzero_si512();
+      for (int p = 0; p < 2; ++p) {  // chunks 2p and 2p + 1
+        const __m512i q = _mm512_loadu_si512(b.qs + 64 * p);
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        if constexpr (kQ5) {
+          // qh bit 2k (low nibbles) and 2k + 1 (high) of chunk k = 2p, 2p + 1 in each half.
+          const __m512i c_lo = _mm512_inserti64x4(_mm512_set1_epi16(short(4 * p)), _mm256_set1_epi16(short(4 * p + 2)), 1);
+          const __m512i c_hi = _mm512_add_epi16(c_lo, _mm512_set1_epi16(1));
+          lo = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, c_lo), one), 4));
+          hi = _mm512_or_si512(hi, _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, c_hi), one), 4));
+        }
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(lo, ylo[p]), _mm512_permutexvar_epi16(pidx[2 * p], sc)));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(hi, yhi[p]), _mm512_permutexvar_epi16(pidx[2 * p + 1], sc)));
+      }
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * _cvtsh_ss(b.d)), _mm256_cvtepi32_ps(halves_sum(isum)), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum8(acc[r]) - acc_m[r];
+}
+
 }  // namespace
 }  // namespace fh::kernel::avx512
 
@@ -266,6 +337,8 @@ bool fill_avx512_kernels(Kernels& k) noexcept {
   k.gemv_x8[int(GgmlType::q4_k)] = avx512::gemv_q4_kx8;
   k.gemm_x8[int(GgmlType::q4_k)] = avx512::gemm_q4_kx8;
   k.gemv_x4[int(GgmlType::q6_k)] = avx512::gemv_q6_k_x4;
+  k.gemv_x4[int(GgmlType::q4_k)] = avx512::gemv_k45_x4<false>;
+  k.gemv_x4[int(GgmlType::q5_k)] = avx512::gemv_k45_x4<true>;
   return true;
 }
 
