@@ -47,8 +47,9 @@ class ThreadPool {
 
   // Memory the next job will read, for workers to pull in while they wait for it: a waiting
   // worker prefetches the ranges a cache line at a time, round-robin, instead of only
-  // spinning. Decode calls this before its serial steps (norm, rope, softmax...), so the
-  // memory system keeps streaming the next matrix's weights while one thread computes.
+  // spinning. Decode gives each product's hint through hint_on_next_run() (below), so the
+  // memory system keeps streaming the next matrix's weights while one thread finishes the
+  // product or runs the serial steps after it (norm, rope, softmax...).
   // Replaces the previous hint; a hint never changes results, only what is in cache.
   struct Range {
     const void* p = nullptr;
