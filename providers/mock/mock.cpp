@@ -21,21 +21,17 @@ using api::ProviderError;
 using api::ProviderResult;
 using api::StreamEvent;
 
-int64_t rough_tokens(std::string_view s) { return static_cast<int64_t>((s.size() + 3) / 4); }
+int64_t rough_tokens(size_t bytes) { return static_cast<int64_t>((bytes + 3) / 4); }
 
 int64_t input_tokens(const ChatRequest& req) {
-  int64_t n = rough_tokens(req.system);
-  for (const auto& m : req.messages) n += rough_tokens(m.text()) + 4;
+  int64_t n = rough_tokens(req.system.size());
+  for (const auto& m : req.messages) {
+    size_t bytes = 0;
+    for (const auto& p : m.content)
+      if (p.kind == api::ContentPart::Kind::text) bytes += p.text.size();
+    n += rough_tokens(bytes) + 4;
+  }
   return n;
-}
-
-// Waits `ms` on the caller's executor; false when cancelled.
-asio::awaitable<bool> wait_ms(int64_t ms) {
-  if (ms <= 0) co_return true;
-  auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
-  asio::steady_timer t(t_ex, std::chrono::milliseconds(ms));
-  auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return !ec;
 }
 
 ProviderError cancelled_error() { return {api::ErrorKind::cancelled, "cancelled", 0, false, std::nullopt, "mock"}; }
@@ -99,13 +95,15 @@ std::vector<std::string> split_words(const std::string& text) {
   return out;
 }
 
+// The mock providers read what their reply needs from the request, drop the request, then wait
+// (as the HTTP providers keep only the encoded body while the request is in flight), so a
+// thousand runs waiting on the mock hold no copies of their histories.
 class EchoProvider final : public api::Provider {
  public:
   explicit EchoProvider(int64_t latency_ms) : latency_ms_(latency_ms) {}
   std::string_view name() const noexcept override { return "mock"; }
 
   asio::awaitable<ProviderResult<ChatResult>> chat(ChatRequest req, api::StreamSink sink) override {
-    if (!co_await wait_ms(latency_ms_)) co_return cancelled_error();
     ChatResult r;
     r.provider = "mock";
     r.model = "echo";
@@ -114,8 +112,15 @@ class EchoProvider final : public api::Provider {
     }
     r.provider_finish_reason = "stop";
     r.usage.input_tokens = input_tokens(req);
-    r.usage.output_tokens = rough_tokens(r.text);
+    r.usage.output_tokens = rough_tokens(r.text.size());
     r.latency_ms = latency_ms_;
+    req = {};
+    if (latency_ms_ > 0) {
+      auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+      asio::steady_timer t(t_ex, std::chrono::milliseconds(latency_ms_));
+      auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return cancelled_error();
+    }
     if (sink) stream_out(sink, r, split_words(r.text));
     co_return r;
   }
@@ -124,8 +129,17 @@ class EchoProvider final : public api::Provider {
   int64_t latency_ms_;
 };
 
+// One scripted reply, read and checked when the script is loaded.
+struct Reply {
+  std::optional<int64_t> latency_ms;        // else the model string's
+  std::optional<ProviderError> error;       // a scripted failure
+  ChatResult result;                        // usage only when the script gives it
+  bool has_usage = false;
+  std::optional<std::vector<std::string>> stream;  // explicit stream chunks, else the text's words
+};
+
 struct Script {
-  std::vector<json> replies;
+  std::vector<Reply> replies;
 };
 
 class ScriptProvider final : public api::Provider {
@@ -141,68 +155,46 @@ class ScriptProvider final : public api::Provider {
     } else {
       for (const auto& m : req.messages) k += m.role == api::Role::assistant;
     }
+    const int64_t in_tokens = input_tokens(req);
+    req = {};
     if (k >= script_->replies.size())
       co_return ProviderError{api::ErrorKind::invalid_request,
                               "mock/script has no reply #" + std::to_string(k + 1) + " (it holds " +
                                   std::to_string(script_->replies.size()) + ")",
                               400, false, std::nullopt, "mock"};
-    const json& rep = script_->replies[k];
-    int64_t latency = rep.value("latency_ms", latency_ms_);
-    if (!co_await wait_ms(latency)) co_return cancelled_error();
-    if (auto e = rep.find("error"); e != rep.end()) {
-      auto err = api::provider_error_from_json(*e);
-      ProviderError pe = err ? err.value()
-                             : ProviderError{api::ErrorKind::server, "scripted error", 500, true, std::nullopt, "mock"};
-      pe.provider = "mock";
-      if (sink) {
-        StreamEvent ev;
-        ev.type = StreamEvent::Type::error;
-        ev.error = pe;
-        sink(ev);
-      }
-      co_return pe;
+    const Reply& rep = script_->replies[k];
+    const int64_t latency = rep.latency_ms.value_or(latency_ms_);
+    if (latency > 0) {
+      auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+      asio::steady_timer t(t_ex, std::chrono::milliseconds(latency));
+      auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return cancelled_error();
     }
-    ChatResult r;
-    r.provider = "mock";
-    r.model = "script";
-    r.text = rep.value("text", "");
-    r.reasoning = rep.value("reasoning", "");
-    if (auto tc = rep.find("tool_calls"); tc != rep.end() && tc->is_array()) {
-      int n = 0;
-      for (const auto& c : *tc) {
-        auto call = api::tool_call_from_json(c);
-        if (!call) continue;
-        if (call->id.empty()) call->id = "call_" + std::to_string(k) + "_" + std::to_string(n);
-        ++n;
-        r.tool_calls.push_back(std::move(call.value()));
-      }
-    }
-    if (auto f = api::parse_finish_reason(rep.value("finish_reason", "stop"))) r.finish_reason = *f;
-    r.provider_finish_reason = rep.value("finish_reason", "stop");
-    api::normalize_finish(r);
-    if (auto u = rep.find("usage"); u != rep.end()) {
-      auto usage = api::usage_from_json(*u);
-      if (usage) r.usage = usage.value();
-    } else {
-      r.usage.input_tokens = input_tokens(req);
-      r.usage.output_tokens = rough_tokens(r.text) + static_cast<int64_t>(r.tool_calls.size()) * 8;
-    }
-    if (auto c = rep.find("cost_usd"); c != rep.end() && c->is_number()) r.cost_usd = c->get<double>();
-    r.latency_ms = latency;
-    if (sink) {
-      std::vector<std::string> chunks;
-      if (auto s = rep.find("stream"); s != rep.end() && s->is_array()) {
-        for (const auto& c : *s)
-          if (c.is_string()) chunks.push_back(c.get<std::string>());
-      } else {
-        chunks = split_words(r.text);
-      }
-      stream_out(sink, r, chunks);
-    }
-    co_return r;
+    co_return deliver(rep, in_tokens, latency, sink);
   }
 
  private:
+  static ProviderResult<ChatResult> deliver(const Reply& rep, int64_t in_tokens, int64_t latency,
+                                            const api::StreamSink& sink) {
+    if (rep.error) {
+      if (sink) {
+        StreamEvent ev;
+        ev.type = StreamEvent::Type::error;
+        ev.error = *rep.error;
+        sink(ev);
+      }
+      return *rep.error;
+    }
+    ChatResult r = rep.result;
+    if (!rep.has_usage) {
+      r.usage.input_tokens = in_tokens;
+      r.usage.output_tokens = rough_tokens(r.text.size()) + static_cast<int64_t>(r.tool_calls.size()) * 8;
+    }
+    r.latency_ms = latency;
+    if (sink) stream_out(sink, r, rep.stream ? *rep.stream : split_words(r.text));
+    return r;
+  }
+
   std::shared_ptr<const Script> script_;
   int64_t latency_ms_;
   bool sequence_;
@@ -241,6 +233,64 @@ Result<int64_t> parse_ms(const std::map<std::string, std::string>& q) {
   }
 }
 
+// Reply #k of a script: {text, reasoning, tool_calls, finish_reason, usage, cost_usd, latency_ms,
+// stream, error}. A tool call without an id gets "call_<k>_<n>".
+Result<Reply> parse_reply(const json& rep, size_t k) {
+  const std::string at = "reply #" + std::to_string(k + 1);
+  if (!rep.is_object()) return make_error(Errc::invalid_argument, "every reply must be an object (" + at + ")");
+  auto str = [&](const char* key, std::string& out) -> bool {
+    auto it = rep.find(key);
+    if (it == rep.end()) return true;
+    if (!it->is_string()) return false;
+    out = it->get<std::string>();
+    return true;
+  };
+  Reply r;
+  if (auto l = rep.find("latency_ms"); l != rep.end()) {
+    if (!l->is_number_integer() || l->get<int64_t>() < 0 || l->get<int64_t>() > 3'600'000)
+      return make_error(Errc::invalid_argument, at + ": latency_ms must be an integer 0..3600000");
+    r.latency_ms = l->get<int64_t>();
+  }
+  if (auto e = rep.find("error"); e != rep.end()) {
+    auto err = api::provider_error_from_json(*e);
+    r.error = err ? err.value() : ProviderError{api::ErrorKind::server, "scripted error", 500, true, std::nullopt, "mock"};
+    r.error->provider = "mock";
+    return r;
+  }
+  ChatResult& c = r.result;
+  c.provider = "mock";
+  c.model = "script";
+  std::string finish = "stop";
+  if (!str("text", c.text) || !str("reasoning", c.reasoning) || !str("finish_reason", finish))
+    return make_error(Errc::invalid_argument, at + ": text, reasoning and finish_reason must be strings");
+  if (auto tc = rep.find("tool_calls"); tc != rep.end() && tc->is_array()) {
+    int n = 0;
+    for (const auto& j : *tc) {
+      auto call = api::tool_call_from_json(j);
+      if (!call) continue;
+      if (call->id.empty()) call->id = "call_" + std::to_string(k) + "_" + std::to_string(n);
+      ++n;
+      c.tool_calls.push_back(std::move(call.value()));
+    }
+  }
+  if (auto f = api::parse_finish_reason(finish)) c.finish_reason = *f;
+  c.provider_finish_reason = finish;
+  api::normalize_finish(c);
+  if (auto u = rep.find("usage"); u != rep.end()) {
+    if (auto usage = api::usage_from_json(*u)) {
+      c.usage = usage.value();
+      r.has_usage = true;
+    }
+  }
+  if (auto cost = rep.find("cost_usd"); cost != rep.end() && cost->is_number()) c.cost_usd = cost->get<double>();
+  if (auto st = rep.find("stream"); st != rep.end() && st->is_array()) {
+    r.stream.emplace();
+    for (const auto& chunk : *st)
+      if (chunk.is_string()) r.stream->push_back(chunk.get<std::string>());
+  }
+  return r;
+}
+
 Result<std::shared_ptr<const Script>> load_script(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return make_error(Errc::not_found, "mock/script: cannot open '" + path + "'");
@@ -250,10 +300,12 @@ Result<std::shared_ptr<const Script>> load_script(const std::string& path) {
   if (j.is_discarded()) return make_error(Errc::invalid_argument, "mock/script: '" + path + "' is not valid JSON");
   if (j.is_object() && j.contains("replies")) j = j["replies"];
   if (!j.is_array()) return make_error(Errc::invalid_argument, "mock/script: '" + path + "' must hold {\"replies\": [...]}");
-  for (const auto& r : j)
-    if (!r.is_object()) return make_error(Errc::invalid_argument, "mock/script: every reply must be an object");
   auto s = std::make_shared<Script>();
-  s->replies = j.get<std::vector<json>>();
+  for (size_t k = 0; k < j.size(); ++k) {
+    auto r = parse_reply(j[k], k);
+    if (!r) return make_error(Errc::invalid_argument, "mock/script: '" + path + "': " + r.error().message);
+    s->replies.push_back(std::move(r.value()));
+  }
   return std::shared_ptr<const Script>(std::move(s));
 }
 }  // namespace

@@ -145,6 +145,23 @@ TEST_CASE("provider failures come back as nil, err with a code and a tostring") 
   CHECK(r.result.output["s"] == "rate_limit: slow down");
 }
 
+TEST_CASE("a mock script with a malformed reply is refused when it is loaded, naming the reply") {
+  fs::path dir = fs::temp_directory_path() / "fh_plan_test";
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad_latency.json") << R"({"replies": [{"text": "ok"}, {"text": "late", "latency_ms": "5"}]})";
+  std::ofstream(dir / "bad_text.json") << R"({"replies": [{"text": 42}]})";
+  for (const char* file : {"bad_latency.json", "bad_text.json"}) {
+    PlanOptions o;
+    o.model = "mock/script?file=" + (dir / file).string();
+    auto r = run_plan(R"(return llm.chat{prompt = "hi"}.text)", o);
+    REQUIRE(r.result.status == S::failed);
+    const std::string& msg = r.result.message;
+    INFO(msg);
+    CHECK(msg.find(file) != std::string::npos);
+    CHECK(msg.find(std::string(file) == "bad_latency.json" ? "reply #2: latency_ms" : "reply #1: text") != std::string::npos);
+  }
+}
+
 TEST_CASE("llm.stream yields text deltas, tool-call events, usage, finish and the assembled result") {
   auto r = run_plan(R"(
     local types, text, result = {}, {}, nil
