@@ -148,6 +148,7 @@ class ScriptProvider final : public api::Provider {
       : script_(std::move(script)), latency_ms_(latency_ms), sequence_(sequence) {}
   std::string_view name() const noexcept override { return "mock"; }
 
+  // Not a coroutine: the request is read here and gone before anything waits.
   asio::awaitable<ProviderResult<ChatResult>> chat(ChatRequest req, api::StreamSink sink) override {
     size_t k = 0;
     if (sequence_) {
@@ -155,25 +156,32 @@ class ScriptProvider final : public api::Provider {
     } else {
       for (const auto& m : req.messages) k += m.role == api::Role::assistant;
     }
-    const int64_t in_tokens = input_tokens(req);
-    req = {};
     if (k >= script_->replies.size())
-      co_return ProviderError{api::ErrorKind::invalid_request,
-                              "mock/script has no reply #" + std::to_string(k + 1) + " (it holds " +
-                                  std::to_string(script_->replies.size()) + ")",
-                              400, false, std::nullopt, "mock"};
+      return ready(ProviderError{api::ErrorKind::invalid_request,
+                                 "mock/script has no reply #" + std::to_string(k + 1) + " (it holds " +
+                                     std::to_string(script_->replies.size()) + ")",
+                                 400, false, std::nullopt, "mock"});
     const Reply& rep = script_->replies[k];
-    const int64_t latency = rep.latency_ms.value_or(latency_ms_);
+    const int64_t in_tokens = input_tokens(req);
+    req = {};  // the caller's temporary: it would otherwise live until the reply is awaited
+    return reply(script_, &rep, in_tokens, rep.latency_ms.value_or(latency_ms_), std::move(sink));
+  }
+
+ private:
+  static asio::awaitable<ProviderResult<ChatResult>> ready(ProviderResult<ChatResult> r) { co_return r; }
+
+  // Waits out the latency, then answers.
+  static asio::awaitable<ProviderResult<ChatResult>> reply(std::shared_ptr<const Script> /*keeps rep alive*/, const Reply* rep,
+                                                           int64_t in_tokens, int64_t latency, api::StreamSink sink) {
     if (latency > 0) {
       auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
       asio::steady_timer t(t_ex, std::chrono::milliseconds(latency));
       auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return cancelled_error();
     }
-    co_return deliver(rep, in_tokens, latency, sink);
+    co_return deliver(*rep, in_tokens, latency, sink);
   }
 
- private:
   static ProviderResult<ChatResult> deliver(const Reply& rep, int64_t in_tokens, int64_t latency,
                                             const api::StreamSink& sink) {
     if (rep.error) {

@@ -84,13 +84,18 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::cha
   wire.stream = static_cast<bool>(sink);
   http::Request hr = base_request(cfg_, "POST", "/chat/completions");
   hr.headers.emplace_back("Content-Type", "application/json");
-  json body = build_request(req, wire);
-  if (d.adapt_request) d.adapt_request(body, req);
-  hr.body = json_text(body);
+  {
+    json body = build_request(req, wire);
+    if (d.adapt_request) d.adapt_request(body, req);
+    hr.body = json_text(body);
+  }
   auto adapt = d.adapt_payload;
   // One scheduler per provider key, shared by every run in the process.
   http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
                       http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};
+  // Encoded, the request is dropped: a call in flight holds only its body, not the history
+  // (which the run's Lua side still has) nor the tool schemas.
+  req = {};
   auto decode_err = [adapt](int status, std::string_view b, const http::Headers& h) {
     return adapt ? decode_error(status, adapt(b), h) : decode_error(status, b, h);
   };

@@ -385,25 +385,31 @@ void push_chat_result(lua_State* L, const api::ChatResult& r) {
   set_int(L, "ttft_ms", r.ttft_ms);
 }
 
+// What llm.chat returns once the provider answered. Kept out of the effect's coroutine so its
+// frame, which lives through the whole model call, holds none of these values.
+Pusher chat_done(Engine& e, const Call& c, std::chrono::steady_clock::time_point t0,
+                 api::ProviderResult<api::ChatResult> r) {
+  if (!r) {
+    api::ProviderError err = std::move(r.error());
+    if (e.wants_effect_events())
+      e.emit_event({{"type", "llm_error"}, {"model", c.model_string}, {"error", api::to_json(err)}});
+    return [err = std::move(err)](lua_State* L) { lua_pushnil(L); push_error(L, err); return 2; };
+  }
+  api::ChatResult cr = std::move(r.value());
+  finish_result(cr, c, t0);
+  e.add_usage(cr);
+  if (e.wants_effect_events()) e.emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", api::to_json(cr)}});
+  return [cr = std::move(cr)](lua_State* L) { push_chat_result(L, cr); return 1; };
+}
+
 int l_llm_chat(lua_State* L) {
   Call c = parse_call(L, "llm.chat");
   Engine& e = Engine::of(L);
   return e.yield(L, [&e, c = std::move(c)]() mutable -> asio::awaitable<Pusher> {
     if (e.wants_effect_events())
       e.emit_event({{"type", "llm_request"}, {"model", c.model_string}, {"request", api::to_json(c.req)}});
-    auto t0 = std::chrono::steady_clock::now();
-    auto r = co_await c.target.provider->chat(std::move(c.req), {});
-    if (!r) {
-      api::ProviderError err = std::move(r.error());
-      if (e.wants_effect_events())
-        e.emit_event({{"type", "llm_error"}, {"model", c.model_string}, {"error", api::to_json(err)}});
-      co_return [err](lua_State* L) { lua_pushnil(L); push_error(L, err); return 2; };
-    }
-    api::ChatResult cr = std::move(r.value());
-    finish_result(cr, c, t0);
-    e.add_usage(cr);
-    if (e.wants_effect_events()) e.emit_event({{"type", "llm_result"}, {"model", c.model_string}, {"result", api::to_json(cr)}});
-    co_return [cr = std::move(cr)](lua_State* L) { push_chat_result(L, cr); return 1; };
+    const auto t0 = std::chrono::steady_clock::now();
+    co_return chat_done(e, c, t0, co_await c.target.provider->chat(std::move(c.req), {}));
   });
 }
 

@@ -71,20 +71,22 @@ int l_make_error(lua_State* L) {
   return 1;
 }
 
-// log_event(table) -> reports a tool event from Lua-defined tools
+// event(type, tool, call_id, key, value): a plan-defined tool's call or result. Counts the call;
+// builds {type, tool, call_id, [key] = value} only when someone listens.
 int l_tool_event(lua_State* L) {
-  if (lua_type(L, 1) != LUA_TTABLE) return 0;
-  Engine& e = Engine::of(L);
-  lua_pushliteral(L, "type");
-  lua_rawget(L, 1);
   size_t len = 0;
-  const char* type = lua_tolstring(L, -1, &len);
-  if (type && std::string_view(type, len) == "tool_call") e.count_tool_call();  // plan-defined tools count too
-  lua_pop(L, 1);
+  const char* type = luaL_checklstring(L, 1, &len);
+  const std::string_view kind(type, len);
+  Engine& e = Engine::of(L);
+  if (kind == "tool_call") e.count_tool_call();  // plan-defined tools count too
   if (!e.wants_effect_events()) return 0;
-  auto j = to_json(L, 1);
-  if (!j) return 0;
-  e.emit_event(std::move(j.value()));
+  json ev = {{"type", kind}, {"tool", luaL_checkstring(L, 2)}, {"call_id", luaL_optstring(L, 3, "")}};
+  if (lua_isstring(L, 4) && !lua_isnoneornil(L, 5)) {
+    auto v = to_json(L, 5);
+    if (!v) return 0;
+    ev[lua_tostring(L, 4)] = std::move(v.value());
+  }
+  e.emit_event(std::move(ev));
   return 0;
 }
 }  // namespace

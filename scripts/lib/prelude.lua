@@ -1,6 +1,9 @@
 -- The Lua side of the plan API: tool.call / tool.define and agent.run.
 -- Loaded once per run by the host with one argument, `host` = {call, error, event, tools};
 -- returns the `tool` and `agent` module tables. Plans never see `host`.
+-- host.event(type, tool, call_id, key, value) counts a tool call and, when someone listens,
+-- reports {type, tool, call_id, [key] = value}: positional, so a run nobody watches builds no
+-- event tables.
 local host = ...
 local defined = host.tools          -- name -> {spec = {...}, handler = fn}
 local host_call, make_error, report = host.call, host.error, host.event
@@ -69,11 +72,11 @@ function tool.call(name, args, call_id)
   local d = defined[name]
   if not d then return host_call(name, args, call_id) end
   args = args or {}
-  report{type = "tool_call", tool = name, arguments = args, call_id = call_id or ""}
+  report("tool_call", name, call_id, "arguments", args)
   local bad = check(d.spec.parameters, args, "arguments")
   if bad then
     local err = make_error("invalid_argument", name .. ": " .. bad)
-    report{type = "tool_result", tool = name, call_id = call_id or "", error = {code = err.code, message = err.message}}
+    report("tool_result", name, call_id, "error", {code = err.code, message = err.message})
     return nil, err
   end
   local ok, res, err = pcall(d.handler, args)
@@ -83,10 +86,10 @@ function tool.call(name, args, call_id)
   end
   if res == nil and err == nil then res = json.null end
   if res ~= nil then
-    report{type = "tool_result", tool = name, call_id = call_id or "", result = res}
+    report("tool_result", name, call_id, "result", res)
   else
-    report{type = "tool_result", tool = name, call_id = call_id or "",
-           error = {code = type(err) == "table" and err.code or "tool_error", message = tostring(err)}}
+    report("tool_result", name, call_id, "error",
+           {code = type(err) == "table" and err.code or "tool_error", message = tostring(err)})
   end
   return res, err
 end
@@ -142,10 +145,12 @@ function agent.run(opts)
   -- A forced tool_choice ("required" or a name) holds until the model has called a tool; then it
   -- goes back to auto so the model can answer (reset_tool_choice = false keeps it).
   local tool_choice = opts.tool_choice
+  -- One call table for every step: `messages` grows in place, only tool_choice changes.
+  local call = {model = opts.model, system = opts.instructions, messages = messages, tools = opts.tools,
+                tool_choice = tool_choice, temperature = opts.temperature, max_tokens = opts.max_tokens}
   for step = 1, max_steps do
-    local r, err = llm_chat{model = opts.model, system = opts.instructions, messages = messages,
-                            tools = opts.tools, tool_choice = tool_choice, temperature = opts.temperature,
-                            max_tokens = opts.max_tokens}
+    call.tool_choice = tool_choice
+    local r, err = llm_chat(call)
     if not r then return nil, err end
     add_usage(usage, r.usage)
     if type(r.cost_usd) == "number" then cost = (cost or 0) + r.cost_usd end

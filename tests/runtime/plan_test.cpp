@@ -145,6 +145,33 @@ TEST_CASE("provider failures come back as nil, err with a code and a tostring") 
   CHECK(r.result.output["s"] == "rate_limit: slow down");
 }
 
+TEST_CASE("a plan-defined tool reports its calls and results as events and counts its calls") {
+  auto r = run_plan(R"(
+    tool.define{name = "add", parameters = {type = "object", required = {"a"}, properties = {a = {type = "number"}}},
+                handler = function(a) if a.a < 0 then error("negative") end return a.a + 1 end}
+    local one = tool.call("add", {a = 1}, "c1")
+    local _, bad = tool.call("add", {a = "x"}, "c2")
+    local _, boom = tool.call("add", {a = -1})
+    return {one = one, bad = bad.code, boom = boom.code})");
+  REQUIRE(r.result.status == S::succeeded);
+  CHECK(r.result.output == json{{"one", 2}, {"bad", "invalid_argument"}, {"boom", "tool_error"}});
+  CHECK(r.result.tool_calls == 3);
+  std::vector<json> ev;
+  for (auto& e : r.events)
+    if (e.value("tool", "") == "add") ev.push_back(e);
+  REQUIRE(ev.size() == 6);
+  CHECK(ev[0]["type"] == "tool_call");
+  CHECK(ev[0]["call_id"] == "c1");
+  CHECK(ev[0]["arguments"] == json{{"a", 1}});
+  CHECK(ev[1]["type"] == "tool_result");
+  CHECK(ev[1]["call_id"] == "c1");
+  CHECK(ev[1]["result"] == 2);
+  CHECK(ev[3]["error"]["code"] == "invalid_argument");
+  CHECK(ev[4]["call_id"] == "");
+  CHECK(ev[5]["error"]["code"] == "tool_error");
+  CHECK(ev[5]["error"]["message"].get<std::string>().find("negative") != std::string::npos);
+}
+
 TEST_CASE("a mock script with a malformed reply is refused when it is loaded, naming the reply") {
   fs::path dir = fs::temp_directory_path() / "fh_plan_test";
   fs::create_directories(dir);
