@@ -29,6 +29,7 @@
 #include "runtime/api/chat.hpp"
 #include "runtime/api/provider.hpp"
 #include "runtime/core/result.hpp"
+#include "runtime/lua/heap.hpp"
 
 struct lua_State;
 
@@ -149,7 +150,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void mark_branch_random_seeded();
 
   // ---- used by the VM hook and allocator ----
-  struct Mem { size_t used = 0, limit = 0, peak = 0; bool hit = false; };
+  struct Mem {
+    size_t used = 0, limit = 0, peak = 0;
+    bool hit = false;
+    SlabHeap heap;  // ~Engine closes the Lua state before its members go
+  };
   enum class Kill { none, instructions, deadline };
   Kill kill_reason() const noexcept { return kill_; }
   void kill(Kill k);
