@@ -57,11 +57,11 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> GeminiProvider::cha
   // One scheduler per provider key, shared by every run in the process.
   http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
                       http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};
-  req = {};  // encoded: the call in flight holds only the body (see the OpenAI client)
+  req = {};  // encoded; a plain function (see http::ready): the call in flight holds only the body
   auto decode_err = [](int status, std::string_view body, const http::Headers& h) {
     return decode_error(status, body, h);
   };
-  if (!sink) co_return co_await http::call_plain(std::move(hr), decode_response, decode_err, cfg_.name, pacing);
+  if (!sink) return http::call_plain(std::move(hr), decode_response, decode_err, cfg_.name, pacing);
 
   hr.headers.emplace_back("Accept", "text/event-stream");
   auto dec = std::make_shared<StreamDecoder>();
@@ -72,7 +72,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> GeminiProvider::cha
   codec.base = [dec] { return dec->base(); };
   codec.finish = [dec](api::ChatResult& r) { dec->finish(r); };
   codec.terminator = "a chunk with finishReason";
-  co_return co_await http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name, pacing);
+  return http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name, pacing);
 }
 
 }  // namespace fh::provider_gemini

@@ -63,6 +63,17 @@ Result<Config> config_from(const json& section) {
   return c;
 }
 
+namespace {
+// Dialect warnings ride on a successful result.
+boost::asio::awaitable<api::ProviderResult<api::ChatResult>> with_warnings(
+    boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call, std::vector<std::string> warnings) {
+  auto r = co_await std::move(call);
+  if (r) r->provider_data["warnings"] = warnings;
+  co_return r;
+}
+}  // namespace
+
+// Not a coroutine (see http::ready): the request is encoded and cleared before anything waits.
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::chat(api::ChatRequest req,
                                                                                    api::StreamSink sink) {
   const Dialect& d = cfg_.dialect;
@@ -76,7 +87,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::cha
         ev.error = *e;
         sink(ev);
       }
-      co_return *e;
+      return http::ready(*e);
     }
     for (const auto& w : warnings) std::fprintf(stderr, "freehold: %s: warning: %s\n", cfg_.name.c_str(), w.c_str());
   }
@@ -99,14 +110,13 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::cha
   auto decode_err = [adapt](int status, std::string_view b, const http::Headers& h) {
     return adapt ? decode_error(status, adapt(b), h) : decode_error(status, b, h);
   };
-  auto note = [&warnings](api::ProviderResult<api::ChatResult> r) {
-    if (r && !warnings.empty()) r->provider_data["warnings"] = warnings;
-    return r;
+  auto note = [&warnings](boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call) {
+    return warnings.empty() ? std::move(call) : with_warnings(std::move(call), std::move(warnings));
   };
   if (!sink) {
     http::BodyDecoder decode = decode_response;
     if (adapt) decode = [adapt](std::string_view b) { return decode_response(adapt(b)); };
-    co_return note(co_await http::call_plain(std::move(hr), decode, decode_err, cfg_.name, pacing));
+    return note(http::call_plain(std::move(hr), decode, decode_err, cfg_.name, pacing));
   }
 
   hr.headers.emplace_back("Accept", "text/event-stream");
@@ -121,7 +131,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::cha
   codec.failed = [dec] { return dec->error().has_value(); };
   codec.base = [dec] { return dec->base(); };
   codec.terminator = "data: [DONE]";
-  co_return note(co_await http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name, pacing));
+  return note(http::call_streaming(std::move(hr), std::move(codec), decode_err, std::move(sink), cfg_.name, pacing));
 }
 
 boost::asio::awaitable<api::ProviderResult<std::vector<std::string>>> list_models(Config cfg) {
