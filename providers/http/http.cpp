@@ -72,8 +72,11 @@ struct CompletionImpl final : Completion {
 
 class CurlService;
 
+struct Shard;
+
 struct Transfer : std::enable_shared_from_this<Transfer> {
   CurlService* svc = nullptr;
+  Shard* shard = nullptr;  // the multi handle it was added to
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
   Request req;
@@ -100,10 +103,24 @@ struct Transfer : std::enable_shared_from_this<Transfer> {
 struct Socket {
   explicit Socket(asio::strand<asio::any_io_executor>& s) : sd(s) {}
   asio::posix::stream_descriptor sd;
+  Shard* shard = nullptr;  // the multi handle that watches it
   int want = 0;  // CURL_POLL_* curl asked for
   bool reading = false, writing = false;
   bool owned = false;  // opened by our opensocket callback (we close it); else curl's own fd
   bool closed = false;
+};
+
+// One curl multi handle and its connection cache. libcurl 7.88 walks a host's whole connection
+// list for every transfer it starts (looking for one to reuse), so with 1 000 HTTP/1.1 transfers
+// in flight to one host that walk was 11 % of the CPU (perf, fan-out benchmark). Transfers fill
+// the first shard up to kShardLoad at a time before the next is used: a sequential caller always
+// lands in shard 0 and reuses its connection, and no list grows past about kShardLoad.
+struct Shard {
+  CURLM* multi = nullptr;
+  CurlService* svc = nullptr;
+  std::optional<asio::steady_timer> timer;
+  bool kick_posted = false;  // a 0 ms timeout is queued on the strand
+  int active = 0;            // transfers added and not finished
 };
 
 class CurlService : public asio::execution_context::service {
@@ -119,17 +136,8 @@ class CurlService : public asio::execution_context::service {
       asio::any_io_executor base = ex;
       if (auto* s = ex.target<asio::strand<asio::io_context::executor_type>>()) base = s->get_inner_executor();
       strand_.emplace(asio::make_strand(base));
-      timer_.emplace(*strand_);
-      if (!curl_lib(&unavailable_)) return;  // no multi: every transfer fails with unavailable_
-      multi_ = curl().multi_init();
-      if (!multi_) {
-        unavailable_ = "curl_multi_init failed";
-        return;
-      }
-      curl().multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlService::on_socket);
-      curl().multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-      curl().multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlService::on_timer);
-      curl().multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+      if (!curl_lib(&unavailable_)) return;  // no shard: every transfer fails with unavailable_
+      if (!add_shard()) unavailable_ = "curl_multi_init failed";
     });
   }
 
@@ -140,27 +148,29 @@ class CurlService : public asio::execution_context::service {
   // Stops a running transfer with `why` (on the strand); no-op if it already finished.
   void abort(const std::shared_ptr<Transfer>& t, std::optional<Error> why);
 
-  Stats stats() const { return Stats{started_, connections_, static_cast<int>(transfers_.size())}; }
+  Stats stats() const {
+    return Stats{started_, connections_, static_cast<int>(transfers_.size()), static_cast<int>(shards_.size())};
+  }
 
  private:
   // Called for every service of the io_context before any is destroyed: drop every Asio object we
   // hold now, while the strand and reactor services they belong to still exist.
   void shutdown() override {
     shutting_down_ = true;
-    if (multi_) {
-      for (auto& [easy, t] : transfers_) {
-        curl().multi_remove_handle(multi_, easy);
-        t->completion.reset();  // destroys the waiting coroutine without resuming it
-        t->watchdog.reset();
-      }
-      transfers_.clear();
-      for (CURL* e : idle_) curl().easy_cleanup(e);
-      idle_.clear();
-      curl().multi_cleanup(multi_);  // closes pooled connections through on_close
-      multi_ = nullptr;
+    for (auto& [easy, t] : transfers_) {
+      curl().multi_remove_handle(t->shard->multi, easy);
+      t->completion.reset();  // destroys the waiting coroutine without resuming it
+      t->watchdog.reset();
     }
+    transfers_.clear();
+    for (CURL* e : idle_) curl().easy_cleanup(e);
+    idle_.clear();
+    for (auto& sh : shards_) {
+      curl().multi_cleanup(sh->multi);  // closes pooled connections through on_close
+      sh->timer.reset();
+    }
+    shards_.clear();
     sockets_.clear();
-    timer_.reset();
     strand_.reset();
   }
 
@@ -171,24 +181,25 @@ class CurlService : public asio::execution_context::service {
   static size_t on_header(char* data, size_t size, size_t n, void* userp);
   static size_t on_write(char* data, size_t size, size_t n, void* userp);
 
+  bool add_shard();
+  Shard* pick_shard();
   void arm(const std::shared_ptr<Socket>& s, curl_socket_t fd);
-  void act(curl_socket_t fd, int ev_bitmask);
-  void reap();
+  void act(Shard& sh, curl_socket_t fd, int ev_bitmask);
+  void reap(Shard& sh);
   void finish(const std::shared_ptr<Transfer>& t, CURLcode rc);
   void arm_watchdog(const std::shared_ptr<Transfer>& t);
   void note_activity(Transfer& t);
 
   std::once_flag init_once_;
   std::optional<asio::strand<asio::any_io_executor>> strand_;
-  std::optional<asio::steady_timer> timer_;
-  CURLM* multi_ = nullptr;
+  static constexpr int kShardLoad = 128, kMaxShards = 16;
+  std::vector<std::unique_ptr<Shard>> shards_;
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> transfers_;
   static constexpr size_t max_idle = 64;  // finished easy handles kept for reuse (~20 KB each)
   std::vector<CURL*> idle_;
   std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets_;
   bool shutting_down_ = false;
-  bool kick_posted_ = false;  // a 0 ms timeout is queued on the strand
-  std::string unavailable_;   // why libcurl could not be loaded (then multi_ stays null)
+  std::string unavailable_;   // why libcurl could not be loaded (then there is no shard)
   uint64_t started_ = 0, connections_ = 0;
 };
 
@@ -200,7 +211,8 @@ Error net_error(Errc code, std::string msg, json detail = json::object()) {
 
 void CurlService::start(std::shared_ptr<Transfer> t) {
   if (t->done || shutting_down_) return;  // cancelled before it started
-  if (!multi_) {
+  Shard* sh = pick_shard();
+  if (!sh) {
     t->done = true;
     t->completion->complete(Outcome{std::nullopt, net_error(Errc::internal, unavailable_)});  // not transient: no retry
     return;
@@ -215,6 +227,7 @@ void CurlService::start(std::shared_ptr<Transfer> t) {
   }
   t->easy = e;
   t->svc = this;
+  t->shard = sh;
   curl().easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl().easy_setopt(e, CURLOPT_URL, r.url.c_str());
   curl().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -267,7 +280,10 @@ void CurlService::start(std::shared_ptr<Transfer> t) {
   transfers_[e] = t;
   ++started_;
   arm_watchdog(t);
-  if (CURLMcode mc = curl().multi_add_handle(multi_, e); mc != CURLM_OK) {
+  ++sh->active;
+  if (CURLMcode mc = curl().multi_add_handle(sh->multi, e); mc != CURLM_OK) {
+    --sh->active;
+    t->shard = nullptr;
     transfers_.erase(e);
     t->watchdog.reset();
     t->completion->complete(Outcome{std::nullopt, net_error(Errc::internal, curl().multi_strerror(mc))});
@@ -308,13 +324,14 @@ void CurlService::note_activity(Transfer& t) {
 void CurlService::abort(const std::shared_ptr<Transfer>& t, std::optional<Error> why) {
   if (t->done || shutting_down_) return;
   if (why) t->abort_reason = std::move(why);
-  if (t->easy) curl().multi_remove_handle(multi_, t->easy);
+  if (t->easy && t->shard) curl().multi_remove_handle(t->shard->multi, t->easy);
   finish(t, CURLE_ABORTED_BY_CALLBACK);
 }
 
 void CurlService::finish(const std::shared_ptr<Transfer>& t, CURLcode rc) {
   if (t->done) return;
   t->done = true;
+  if (t->shard) --t->shard->active, t->shard = nullptr;
   if (t->easy) transfers_.erase(t->easy);
   if (t->watchdog) t->watchdog->cancel();
   auto now = Clock::now();
@@ -368,7 +385,8 @@ void CurlService::finish(const std::shared_ptr<Transfer>& t, CURLcode rc) {
 }
 
 int CurlService::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
-  auto* self = static_cast<CurlService*>(userp);
+  auto* sh = static_cast<Shard*>(userp);
+  CurlService* self = sh->svc;
   auto it = self->sockets_.find(fd);
   if (what == CURL_POLL_REMOVE) {
     if (it != self->sockets_.end()) {
@@ -391,6 +409,7 @@ int CurlService::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*
     it = self->sockets_.emplace(fd, std::move(s)).first;
   }
   it->second->want = what;
+  it->second->shard = sh;
   self->arm(it->second, fd);
   return 0;
 }
@@ -406,7 +425,7 @@ void CurlService::arm(const std::shared_ptr<Socket>& s, curl_socket_t fd) {
     auto on_ready = [this, s, fd, curl_flag, busy, select_flag](boost::system::error_code ec) {
       (*s).*busy = false;
       if (ec || s->closed || shutting_down_ || !(s->want & curl_flag)) return;
-      act(fd, select_flag);
+      act(*s->shard, fd, select_flag);
       if (!s->closed) arm(s, fd);
     };
     pollfd p{fd, poll_flag, 0};
@@ -421,10 +440,11 @@ void CurlService::arm(const std::shared_ptr<Socket>& s, curl_socket_t fd) {
 }
 
 int CurlService::on_timer(CURLM*, long timeout_ms, void* userp) {
-  auto* self = static_cast<CurlService*>(userp);
-  if (!self->timer_) return 0;
+  auto* sh = static_cast<Shard*>(userp);
+  CurlService* self = sh->svc;
+  if (!sh->timer) return 0;
   if (timeout_ms < 0) {
-    self->timer_->cancel();
+    sh->timer->cancel();
     return 0;
   }
   // Never call back into curl from inside its callback: even a 0 ms timeout waits for the loop.
@@ -432,38 +452,61 @@ int CurlService::on_timer(CURLM*, long timeout_ms, void* userp) {
   // reactor's earliest timer is a timerfd_settime system call, 10 % of the CPU of 1 000
   // concurrent runs (perf, fan-out benchmark).
   if (timeout_ms == 0) {
-    self->timer_->cancel();
-    if (!self->kick_posted_) {
-      self->kick_posted_ = true;
-      asio::post(*self->strand_, [self] {
-        self->kick_posted_ = false;
-        if (!self->shutting_down_) self->act(CURL_SOCKET_TIMEOUT, 0);
+    sh->timer->cancel();
+    if (!sh->kick_posted) {
+      sh->kick_posted = true;
+      asio::post(*self->strand_, [self, sh] {
+        sh->kick_posted = false;
+        if (!self->shutting_down_) self->act(*sh, CURL_SOCKET_TIMEOUT, 0);
       });
     }
     return 0;
   }
-  self->timer_->expires_after(milliseconds(timeout_ms));
-  self->timer_->async_wait(asio::bind_executor(*self->strand_, [self](boost::system::error_code ec) {
+  sh->timer->expires_after(milliseconds(timeout_ms));
+  sh->timer->async_wait(asio::bind_executor(*self->strand_, [self, sh](boost::system::error_code ec) {
     if (ec || self->shutting_down_) return;
-    self->act(CURL_SOCKET_TIMEOUT, 0);
+    self->act(*sh, CURL_SOCKET_TIMEOUT, 0);
   }));
   return 0;
 }
 
-void CurlService::act(curl_socket_t fd, int ev_bitmask) {
+void CurlService::act(Shard& sh, curl_socket_t fd, int ev_bitmask) {
   int running = 0;
-  curl().multi_socket_action(multi_, fd, ev_bitmask, &running);
-  reap();
+  curl().multi_socket_action(sh.multi, fd, ev_bitmask, &running);
+  reap(sh);
 }
 
-void CurlService::reap() {
+bool CurlService::add_shard() {
+  auto sh = std::make_unique<Shard>();
+  sh->multi = curl().multi_init();
+  if (!sh->multi) return false;
+  sh->svc = this;
+  sh->timer.emplace(*strand_);
+  curl().multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, &CurlService::on_socket);
+  curl().multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh.get());
+  curl().multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, &CurlService::on_timer);
+  curl().multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh.get());
+  shards_.push_back(std::move(sh));
+  return true;
+}
+
+// The first shard with room; a new one when all are full; past kMaxShards the least loaded.
+Shard* CurlService::pick_shard() {
+  if (shards_.empty()) return nullptr;
+  for (auto& sh : shards_)
+    if (sh->active < kShardLoad) return sh.get();
+  if (static_cast<int>(shards_.size()) < kMaxShards && add_shard()) return shards_.back().get();
+  return std::min_element(shards_.begin(), shards_.end(), [](auto& a, auto& b) { return a->active < b->active; })->get();
+}
+
+void CurlService::reap(Shard& sh) {
   int left = 0;
-  while (CURLMsg* m = curl().multi_info_read(multi_, &left)) {
+  while (CURLMsg* m = curl().multi_info_read(sh.multi, &left)) {
     if (m->msg != CURLMSG_DONE) continue;
     CURL* e = m->easy_handle;
     CURLcode rc = m->data.result;
     auto it = transfers_.find(e);
-    curl().multi_remove_handle(multi_, e);
+    curl().multi_remove_handle(sh.multi, e);
     if (it == transfers_.end()) continue;
     auto t = it->second;
     finish(t, rc);

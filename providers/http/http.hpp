@@ -85,6 +85,7 @@ struct Stats {
   uint64_t started = 0;
   uint64_t connections_opened = 0;
   int running = 0;
+  int multi_handles = 0;  // curl multi handles (each its own connection cache) made so far
 };
 boost::asio::awaitable<Stats> stats();
 

@@ -288,6 +288,47 @@ TEST_CASE("replay: 300 concurrent streams on one loop thread all complete with t
   CHECK(st->started >= static_cast<uint64_t>(n));
 }
 
+TEST_CASE("http: sequential calls share one connection, before and after 400 calls at once") {
+  // Past 128 transfers in flight the client spreads them over more curl multi handles; a caller
+  // making one call at a time must still land on the first and reuse its connection.
+  asio::io_context ctx;
+  std::string body = read_fixture("openai_chat_response_text_basic.json");
+  MockServer server(ctx.get_executor(), json_reply(body));
+  auto provider = openai_at(server);
+  auto sequential = [&] {
+    for (int i = 0; i < 4; ++i) {
+      auto r = fh::test::run_co(ctx, provider->chat(hello()));
+      REQUIRE(r);
+      REQUIRE(r->ok());
+    }
+  };
+  sequential();
+  CHECK(server.connections_accepted() == 1);
+  const int n = 400;
+  int ok = 0, finished = 0;
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+      auto r = co_await provider->chat(hello());
+      ++finished;
+      ok += r.ok();
+      if (finished == n) ctx.stop();
+    }, asio::detached);
+  }
+  ctx.restart();
+  ctx.run_for(std::chrono::seconds(60));
+  CHECK(finished == n);
+  CHECK(ok == n);
+  CHECK(server.connections_accepted() > 128);  // they did run side by side
+  const size_t after_burst = server.connections_accepted();
+  ctx.restart();
+  sequential();
+  CHECK(server.connections_accepted() == after_burst);
+  auto st = fh::test::run_co(ctx, http::stats());
+  REQUIRE(st);
+  CHECK(st->running == 0);
+  CHECK(st->multi_handles >= 4);  // 400 in flight, at most 128 per multi handle
+}
+
 TEST_CASE("http: proxy variables are honoured unless proxy_off - NO_PROXY bypasses") {
   asio::io_context ctx;
   MockServer proxy(ctx.get_executor(), [](const MockRequest&) {
