@@ -456,8 +456,9 @@ int CurlService::on_timer(CURLM*, long timeout_ms, void* userp) {
     if (!sh->kick_posted) {
       sh->kick_posted = true;
       asio::post(*self->strand_, [self, sh] {
+        if (self->shutting_down_) return;  // the shards may be gone
         sh->kick_posted = false;
-        if (!self->shutting_down_) self->act(*sh, CURL_SOCKET_TIMEOUT, 0);
+        self->act(*sh, CURL_SOCKET_TIMEOUT, 0);
       });
     }
     return 0;
