@@ -71,7 +71,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> AnthropicProvider::
   // One scheduler per provider key, shared by every run in the process.
   http::Pacing pacing{http::rate_key(cfg_.name, cfg_.base_url, cfg_.api_key),
                       http::estimate_input_tokens(req) + req.max_tokens.value_or(0)};
-  req = {};  // encoded; a plain function (see http::ready): the call in flight holds only the body
+  req = {};  // encoded; a plain function (see api::ready): the call in flight holds only the body
   auto decode_err = [](int status, std::string_view body, const http::Headers& h) {
     return decode_error(status, body, h);
   };

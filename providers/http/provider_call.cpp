@@ -202,10 +202,6 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
   co_return result;
 }
 
-boost::asio::awaitable<api::ProviderResult<api::ChatResult>> ready(api::ProviderResult<api::ChatResult> r) {
-  co_return r;
-}
-
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_plain(
     Request req, BodyDecoder decode, ErrorDecoder decode_error, std::string provider, Pacing pacing) {
   Slot slot(pacing);

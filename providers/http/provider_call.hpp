@@ -51,12 +51,6 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_streaming(
     Request req, StreamCodec codec, ErrorDecoder decode_error, api::StreamSink sink, std::string provider,
     Pacing pacing = {});
 
-// An outcome already known, as an awaitable. Provider chat() functions are plain functions: they
-// encode the request, clear it (a by-value parameter of a plain function is the caller's
-// temporary, alive until the caller's co_await ends) and return the exchange's awaitable, so no
-// frame of theirs lives through the call; this covers their early returns.
-boost::asio::awaitable<api::ProviderResult<api::ChatResult>> ready(api::ProviderResult<api::ChatResult> r);
-
 // POST + one JSON body.
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> call_plain(
     Request req, BodyDecoder decode, ErrorDecoder decode_error, std::string provider, Pacing pacing = {});

@@ -36,6 +36,21 @@ int64_t input_tokens(const ChatRequest& req) {
 
 ProviderError cancelled_error() { return {api::ErrorKind::cancelled, "cancelled", 0, false, std::nullopt, "mock"}; }
 
+// Waits `latency` ms on the caller's executor, then answers with answer(). The mock providers'
+// chat() is a plain function: it reads what the reply needs from the request, clears the request
+// (the caller's temporary, alive until the caller's co_await ends) and returns this, so a
+// thousand runs waiting on the mock hold no copies of their histories.
+template <class Answer>
+asio::awaitable<ProviderResult<ChatResult>> after(int64_t latency, Answer answer) {
+  if (latency > 0) {
+    auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
+    asio::steady_timer t(t_ex, std::chrono::milliseconds(latency));
+    auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return cancelled_error();
+  }
+  co_return answer();
+}
+
 // Emits a whole reply as stream events: text chunks, tool calls, usage, finish.
 void stream_out(const api::StreamSink& sink, const ChatResult& r, const std::vector<std::string>& chunks) {
   if (!sink) return;
@@ -95,9 +110,6 @@ std::vector<std::string> split_words(const std::string& text) {
   return out;
 }
 
-// The mock providers read what their reply needs from the request, drop the request, then wait
-// (as the HTTP providers keep only the encoded body while the request is in flight), so a
-// thousand runs waiting on the mock hold no copies of their histories.
 class EchoProvider final : public api::Provider {
  public:
   explicit EchoProvider(int64_t latency_ms) : latency_ms_(latency_ms) {}
@@ -115,14 +127,10 @@ class EchoProvider final : public api::Provider {
     r.usage.output_tokens = rough_tokens(r.text.size());
     r.latency_ms = latency_ms_;
     req = {};
-    if (latency_ms_ > 0) {
-      auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
-      asio::steady_timer t(t_ex, std::chrono::milliseconds(latency_ms_));
-      auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return cancelled_error();
-    }
-    if (sink) stream_out(sink, r, split_words(r.text));
-    co_return r;
+    return after(latency_ms_, [r = std::move(r), sink = std::move(sink)]() -> ProviderResult<ChatResult> {
+      if (sink) stream_out(sink, r, split_words(r.text));
+      return r;
+    });
   }
 
  private:
@@ -148,7 +156,6 @@ class ScriptProvider final : public api::Provider {
       : script_(std::move(script)), latency_ms_(latency_ms), sequence_(sequence) {}
   std::string_view name() const noexcept override { return "mock"; }
 
-  // Not a coroutine: the request is read here and gone before anything waits.
   asio::awaitable<ProviderResult<ChatResult>> chat(ChatRequest req, api::StreamSink sink) override {
     size_t k = 0;
     if (sequence_) {
@@ -157,30 +164,21 @@ class ScriptProvider final : public api::Provider {
       for (const auto& m : req.messages) k += m.role == api::Role::assistant;
     }
     if (k >= script_->replies.size())
-      return ready(ProviderError{api::ErrorKind::invalid_request,
+      return api::ready(ProviderError{api::ErrorKind::invalid_request,
                                  "mock/script has no reply #" + std::to_string(k + 1) + " (it holds " +
                                      std::to_string(script_->replies.size()) + ")",
                                  400, false, std::nullopt, "mock"});
     const Reply& rep = script_->replies[k];
     const int64_t in_tokens = input_tokens(req);
-    req = {};  // the caller's temporary: it would otherwise live until the reply is awaited
-    return reply(script_, &rep, in_tokens, rep.latency_ms.value_or(latency_ms_), std::move(sink));
+    req = {};
+    const int64_t latency = rep.latency_ms.value_or(latency_ms_);
+    // `script` keeps `rep` alive while the call waits.
+    return after(latency, [script = script_, rep = &rep, in_tokens, latency, sink = std::move(sink)] {
+      return deliver(*rep, in_tokens, latency, sink);
+    });
   }
 
  private:
-  static asio::awaitable<ProviderResult<ChatResult>> ready(ProviderResult<ChatResult> r) { co_return r; }
-
-  // Waits out the latency, then answers.
-  static asio::awaitable<ProviderResult<ChatResult>> reply(std::shared_ptr<const Script> /*keeps rep alive*/, const Reply* rep,
-                                                           int64_t in_tokens, int64_t latency, api::StreamSink sink) {
-    if (latency > 0) {
-      auto t_ex = co_await asio::this_coro::executor;  // a named local: GCC 12 double-destroys co_await temporaries in call arguments
-      asio::steady_timer t(t_ex, std::chrono::milliseconds(latency));
-      auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return cancelled_error();
-    }
-    co_return deliver(*rep, in_tokens, latency, sink);
-  }
 
   static ProviderResult<ChatResult> deliver(const Reply& rep, int64_t in_tokens, int64_t latency,
                                             const api::StreamSink& sink) {

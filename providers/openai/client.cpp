@@ -73,7 +73,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> with_warnings(
 }
 }  // namespace
 
-// Not a coroutine (see http::ready): the request is encoded and cleared before anything waits.
+// Not a coroutine (see api::ready): the request is encoded and cleared before anything waits.
 boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::chat(api::ChatRequest req,
                                                                                    api::StreamSink sink) {
   const Dialect& d = cfg_.dialect;
@@ -87,7 +87,7 @@ boost::asio::awaitable<api::ProviderResult<api::ChatResult>> OpenAiProvider::cha
         ev.error = *e;
         sink(ev);
       }
-      return http::ready(*e);
+      return api::ready(*e);
     }
     for (const auto& w : warnings) std::fprintf(stderr, "freehold: %s: warning: %s\n", cfg_.name.c_str(), w.c_str());
   }

@@ -51,4 +51,6 @@ std::vector<std::string> ProviderRegistry::prefixes() const {
   return out;
 }
 
+boost::asio::awaitable<ProviderResult<ChatResult>> ready(ProviderResult<ChatResult> r) { co_return r; }
+
 }  // namespace fh::api

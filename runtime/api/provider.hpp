@@ -26,6 +26,12 @@ class Provider {
   virtual boost::asio::awaitable<ProviderResult<ChatResult>> chat(ChatRequest req, StreamSink sink = {}) = 0;
 };
 
+// An outcome already known, as an awaitable. A provider's chat() may be a plain function: it
+// reads or encodes the request, clears it (a by-value parameter of a plain function is the
+// caller's temporary, alive until the caller's co_await ends) and returns the awaitable that does
+// the waiting, so no frame of its own lives through the call; this covers its early returns.
+boost::asio::awaitable<ProviderResult<ChatResult>> ready(ProviderResult<ChatResult> r);
+
 struct ResolvedModel {
   std::shared_ptr<Provider> provider;
   std::string model;  // the part after "provider/"
